@@ -1,0 +1,390 @@
+package conntrack
+
+import (
+	"bytes"
+	"sort"
+	"time"
+
+	"github.com/ftpalg/ftpalg/rewrite"
+)
+
+// Line-ending modes of a half-stream. RFC 959 lines end in CRLF. A peer
+// whose first line ends in a bare LF is taken to use bare LF throughout;
+// on a CRLF stream a bare LF is line content, so text after it is never
+// read as a command or reply (it is not at a line start).
+const (
+	eolUnknown uint8 = iota
+	eolCRLF
+	eolLF
+)
+
+// half is one direction of a control connection.
+type half struct {
+	synced   bool
+	next     rewrite.Seq // next original byte to inspect
+	released rewrite.Seq // bytes before this have been handed out in order
+	fin      bool
+
+	line      []byte // the incomplete line so far (bounded by MaxLine)
+	lineStart rewrite.Seq
+	discard   bool // skipping to the end of an over-long line, or after a gap
+	prevCR    bool // the last inspected byte was CR
+	eol       uint8
+
+	adj rewrite.Adjuster
+
+	held      []heldPkt // inspected packets held, in sequence order
+	ooo       []heldPkt // out-of-order packets, not yet inspected
+	heldBytes int
+	holdSince time.Time
+
+	opaque  bool // TLS: bytes are skipped record by record
+	tlsNeed int  // bytes left of the current TLS record
+	tlsHdr  [5]byte
+	tlsHdrN int
+}
+
+type heldPkt struct {
+	token uint64
+	b     []byte // the whole packet, copied
+	seq   rewrite.Seq
+	n     int
+	flags uint8
+}
+
+func (h *half) sync(seq rewrite.Seq) {
+	if h.synced {
+		return
+	}
+	h.synced = true
+	h.next, h.released, h.lineStart = seq, seq, seq
+}
+
+func (h *half) noteReleased(seq rewrite.Seq, n int, flags uint8) {
+	if flags&rewrite.FlagSYN != 0 {
+		seq = seq.Add(1)
+	}
+	if end := seq.Add(n); h.released.LessThan(end) && !h.released.LessThan(seq) {
+		h.released = end
+	}
+}
+
+// feed inspects data, which starts at original sequence number pos ==
+// h.next, splitting it into lines for the session.
+func (t *Tracker) feed(s *Session, c *lineCtx, data []byte, pos rewrite.Seq) {
+	h := &s.half[c.dir]
+	for len(data) > 0 {
+		if h.opaque {
+			n := t.tlsWalk(s, c, h, data, pos)
+			data, pos = data[n:], pos.Add(n)
+			h.next = pos
+			continue
+		}
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			t.partial(s, c, h, data)
+			h.prevCR = data[len(data)-1] == '\r'
+			pos = pos.Add(len(data))
+			h.next = pos
+			return
+		}
+		crlf := i > 0 && data[i-1] == '\r' || i == 0 && h.prevCR
+		if h.eol == eolUnknown && !h.discard {
+			h.eol = eolCRLF
+			if !crlf {
+				h.eol = eolLF
+			}
+		}
+		if !crlf && h.eol == eolCRLF {
+			// A bare LF inside a CRLF line: content, not a line end.
+			t.partial(s, c, h, data[:i+1])
+			h.prevCR = false
+			data, pos = data[i+1:], pos.Add(i+1)
+			h.next = pos
+			continue
+		}
+		chunk := data[:i]
+		data, pos = data[i+1:], pos.Add(i+1)
+		h.next = pos
+		h.prevCR = false
+		if h.discard {
+			h.discard = false
+			h.line = h.line[:0]
+			h.lineStart = pos
+			continue
+		}
+		line := chunk
+		if len(h.line) > 0 {
+			if len(h.line)+len(chunk) > t.pol.MaxLine {
+				t.tooLong(s, c, h)
+				h.line = h.line[:0]
+				h.lineStart = pos
+				continue
+			}
+			h.line = append(h.line, chunk...)
+			line = h.line
+		} else if len(chunk) > t.pol.MaxLine {
+			t.tooLong(s, c, h)
+			h.lineStart = pos
+			continue
+		}
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		c.line = line
+		c.start = h.lineStart
+		c.multiLine = false
+		c.release = h.released
+		if c.dir == FromClient {
+			s.clientLine(c)
+		} else {
+			s.serverLine(c)
+		}
+		h.line = h.line[:0]
+		h.lineStart = pos
+	}
+}
+
+// partial adds bytes of an incomplete line, enforcing MaxLine.
+func (t *Tracker) partial(s *Session, c *lineCtx, h *half, b []byte) {
+	if h.discard {
+		return
+	}
+	if len(h.line)+len(b) > t.pol.MaxLine {
+		t.tooLong(s, c, h)
+		h.line = h.line[:0]
+		h.discard = true
+		return
+	}
+	h.line = append(h.line, b...)
+}
+
+func (t *Tracker) tooLong(s *Session, c *lineCtx, h *half) {
+	c.line = h.line
+	if len(c.line) > 40 {
+		c.line = c.line[:40]
+	}
+	s.event(c, "discard", ReasonLineTooLong, "line longer than the limit")
+	s.violation(c, ReasonLineTooLong, "")
+}
+
+// holdable reports whether h may hold one more packet of n payload bytes.
+func (t *Tracker) holdable(h *half, n int, now time.Time) bool {
+	if len(h.held)+len(h.ooo) >= t.pol.MaxHeldSegments || h.heldBytes+n > t.pol.MaxHeldBytes {
+		return false
+	}
+	return len(h.held)+len(h.ooo) == 0 || now.Sub(h.holdSince) < t.pol.HoldTimeout
+}
+
+// hold keeps a copy of the current packet.
+func (t *Tracker) hold(s *Session, dir Dir, token uint64, seq rewrite.Seq, inspected bool, now time.Time) {
+	h := &s.half[dir]
+	p := &t.pkt
+	if len(h.held)+len(h.ooo) == 0 {
+		h.holdSince = now
+	}
+	hp := heldPkt{token: token, b: append([]byte(nil), p.B...), seq: seq, n: len(p.Payload), flags: p.Flags}
+	if inspected {
+		h.held = insertSorted(h.held, hp)
+	} else {
+		h.ooo = insertSorted(h.ooo, hp)
+	}
+	h.heldBytes += hp.n
+	t.holding[s] = struct{}{}
+	t.Stats.Held++
+}
+
+func insertSorted(l []heldPkt, hp heldPkt) []heldPkt {
+	i := sort.Search(len(l), func(i int) bool { return hp.seq.LessThan(l[i].seq) })
+	l = append(l, heldPkt{})
+	copy(l[i+1:], l[i:])
+	l[i] = hp
+	return l
+}
+
+// drainOOO inspects out-of-order packets that are now in sequence and
+// moves them to the held list. It reports whether any moved.
+func (t *Tracker) drainOOO(s *Session, dir Dir, now time.Time, res *Result) bool {
+	h := &s.half[dir]
+	moved := false
+	for len(h.ooo) > 0 && !h.next.LessThan(h.ooo[0].seq) {
+		hp := h.ooo[0]
+		h.ooo = h.ooo[1:]
+		var q rewrite.Packet
+		if rewrite.Decode(hp.b, &q) == nil {
+			end := hp.seq.Add(hp.n)
+			if h.next.LessThan(end) {
+				c := lineCtx{dir: dir, ack: s.half[1-dir].adj.Unmap(q.Ack), hasAck: q.Flags&rewrite.FlagACK != 0, now: now, res: res}
+				off := h.next.Diff(hp.seq)
+				t.feed(s, &c, q.Payload[off:], h.next)
+			}
+		}
+		h.held = insertSorted(h.held, hp)
+		moved = true
+	}
+	return moved
+}
+
+// gap skips missing bytes up to seq: inspection resumes at the next line
+// start after them.
+func (t *Tracker) gap(s *Session, dir Dir, seq rewrite.Seq, now time.Time, res *Result) {
+	h := &s.half[dir]
+	c := lineCtx{dir: dir, now: now, res: res}
+	s.event(&c, "resync", ReasonGap, "missing bytes; resuming at the next line")
+	h.next = seq
+	h.line = h.line[:0]
+	h.discard = true
+	h.prevCR = false
+	if h.released.LessThan(seq) && len(h.held) == 0 {
+		h.released = seq
+	}
+}
+
+// releaseHeld hands out every held packet of a direction, in sequence
+// order, rewritten with the edits now known. It returns the original
+// sequence number up to which the released packets cover the stream.
+func (t *Tracker) releaseHeld(s *Session, dir Dir, res *Result, rewriteThem bool) (rewrite.Seq, bool) {
+	h := &s.half[dir]
+	o := &s.half[1-dir]
+	high := h.released
+	all := h.held
+	if len(h.ooo) > 0 && !rewriteThem {
+		all = append(all, h.ooo...)
+		h.ooo = nil
+	}
+	for _, hp := range all {
+		var q rewrite.Packet
+		if err := rewrite.Decode(hp.b, &q); err != nil {
+			res.Released = append(res.Released, Release{Token: hp.token, Verdict: Accept})
+			continue
+		}
+		from := hp.seq
+		if from.LessThan(high) && !high.LessThan(hp.seq.Add(hp.n)) {
+			from = hp.seq.Add(hp.n) // wholly covered already
+		} else if from.LessThan(high) {
+			from = high
+		}
+		outSeq, payload := h.adj.Output(nil, hp.seq, q.Payload, from)
+		covered := h.adj.Unmap(outSeq.Add(len(payload)))
+		if high.LessThan(covered) {
+			high = covered
+		}
+		if end := hp.seq.Add(hp.n); high.LessThan(end) {
+			high = end
+		}
+		if len(payload) == 0 && hp.n > 0 && q.Flags&(rewrite.FlagFIN|rewrite.FlagRST) == 0 {
+			res.Released = append(res.Released, Release{Token: hp.token, Verdict: Drop})
+			t.Stats.Dropped++
+			continue
+		}
+		ack := q.Ack
+		if q.Flags&rewrite.FlagACK != 0 {
+			ack = o.adj.Unmap(q.Ack)
+		}
+		if q.Flags&rewrite.FlagSYN != 0 {
+			outSeq = outSeq.Add(-1)
+		}
+		if outSeq == q.Seq && ack == q.Ack && bytes.Equal(payload, q.Payload) && o.adj.Identity() {
+			res.Released = append(res.Released, Release{Token: hp.token, Verdict: Accept})
+			continue
+		}
+		b := rewrite.Rebuild(make([]byte, 0, len(hp.b)+len(payload)), &q, outSeq, ack, &o.adj, payload)
+		res.Released = append(res.Released, Release{Token: hp.token, Verdict: AcceptModified, Packet: b})
+		t.Stats.Modified++
+	}
+	if len(all) > 0 && h.released.LessThan(high) {
+		h.released = high
+	}
+	h.held = h.held[:0]
+	if len(h.ooo) == 0 {
+		h.heldBytes = 0
+		if len(s.half[1-dir].held)+len(s.half[1-dir].ooo) == 0 {
+			delete(t.holding, s)
+		}
+	}
+	return high, len(all) > 0
+}
+
+// releaseAll releases everything both directions hold, unchanged but for
+// sequence adjustment.
+func (t *Tracker) releaseAll(s *Session, res *Result) {
+	for d := range s.half {
+		t.releaseHeld(s, Dir(d), res, false)
+	}
+	delete(t.holding, s)
+}
+
+// goOpaque is called when the server accepts AUTH: from the end of the
+// 234 line (server) and from the next byte (client), the channel is TLS.
+func (t *Tracker) goOpaque(s *Session, c *lineCtx) {
+	for d := range s.half {
+		h := &s.half[d]
+		h.opaque = true
+		h.tlsNeed, h.tlsHdrN = 0, 0
+		h.line = h.line[:0]
+		h.discard = false
+	}
+}
+
+// tlsWalk skips TLS records (RFC 8446 section 5.1 framing: type 20-24,
+// version 3.x, length). At a record boundary, bytes that are not a TLS
+// record header mean the channel is clear text again (after CCC, RFC 4217
+// section 12.3): parsing resumes there. It returns how many bytes of data
+// it consumed.
+func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewrite.Seq) int {
+	n := 0
+	for n < len(data) {
+		if h.tlsNeed > 0 {
+			k := min(h.tlsNeed, len(data)-n)
+			h.tlsNeed -= k
+			n += k
+			continue
+		}
+		h.tlsHdr[h.tlsHdrN] = data[n]
+		h.tlsHdrN++
+		n++
+		if !validTLSPrefix(h.tlsHdr[:h.tlsHdrN]) {
+			// Clear text: the header bytes seen so far start a line.
+			h.opaque = false
+			h.line = append(h.line[:0], h.tlsHdr[:h.tlsHdrN-1]...)
+			h.lineStart = pos.Add(n - h.tlsHdrN)
+			h.tlsHdrN = 0
+			s.cleared(c, h)
+			return n - 1
+		}
+		if h.tlsHdrN == 5 {
+			h.tlsNeed = int(h.tlsHdr[3])<<8 | int(h.tlsHdr[4])
+			h.tlsHdrN = 0
+		}
+	}
+	return n
+}
+
+func validTLSPrefix(b []byte) bool {
+	if b[0] < 20 || b[0] > 24 {
+		return false
+	}
+	if len(b) > 1 && b[1] != 3 {
+		return false
+	}
+	if len(b) > 2 && b[2] > 4 {
+		return false
+	}
+	if len(b) > 4 && (int(b[3])<<8|int(b[4])) > 1<<14+2048 {
+		return false
+	}
+	return true
+}
+
+// cleared notes that one half left TLS; when both have, the session is
+// clear text again.
+func (s *Session) cleared(c *lineCtx, h *half) {
+	if s.half[0].opaque || s.half[1].opaque {
+		return
+	}
+	s.opaque = false
+	s.pLen, s.overrun, s.multi = 0, 0, 0
+	s.effect(c.res, Effect{Kind: EffClear})
+	c.line = nil
+	s.event(c, "clear", ReasonNone, "TLS ended (CCC): parsing resumes")
+}

@@ -1,0 +1,438 @@
+package conntrack
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/ftpalg/ftpalg/rewrite"
+)
+
+// Config configures a Tracker.
+type Config struct {
+	Policy Policy
+	// ControlPorts are the server ports that carry FTP control
+	// connections (default: 21).
+	ControlPorts []uint16
+	// NAT reports the kernel's tuples of a control connection; nil means
+	// no NAT is in the path.
+	NAT NATLookup
+	// Ports is the registry of public data ports, shared by every Tracker
+	// that installs NAT mappings in the same table; nil gives the Tracker
+	// its own.
+	Ports *PortRegistry
+	// DryRun makes every decision and reports it, but never changes a
+	// packet: edits are not applied and refusals are not written into the
+	// stream. "ftpalg replay" uses it, because the captured peers never
+	// saw ftpalg's changes.
+	DryRun bool
+	// FirstSession numbers this Tracker's sessions from here, so that
+	// several Trackers can keep their IDs apart.
+	FirstSession uint64
+}
+
+// Tracker follows every control session seen on one queue. It is not safe
+// for concurrent use: one goroutine feeds it, in packet order.
+type Tracker struct {
+	pol      Policy
+	ctl      []uint16
+	nat      NATLookup
+	dryRun   bool
+	ports    *PortRegistry
+	sessions map[Flow]*Session
+	nextID   uint64
+	nextPin  uint64
+
+	pkt     rewrite.Packet
+	out     []byte // scratch for the current packet's rebuilt bytes
+	payload []byte // scratch for Output
+	scratch []byte // scratch for formatting announcements
+	sacks   [][2]rewrite.Seq
+
+	holding    map[*Session]struct{} // sessions with held packets
+	nextExpiry time.Time
+
+	Stats Stats
+}
+
+// Stats counts what a Tracker has seen. Read it from the Tracker's
+// goroutine.
+type Stats struct {
+	Packets, Modified, Held, Dropped uint64
+	Undecodable, NotTracked          uint64
+	SessionsStarted, SessionsEnded   uint64
+	Rewrites, Refusals               uint64
+	PinholesOpened, PinholesClosed   uint64
+}
+
+// NewTracker returns a Tracker, or an error naming the bad setting.
+func NewTracker(cfg Config) (*Tracker, error) {
+	if err := cfg.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	ctl := cfg.ControlPorts
+	if len(ctl) == 0 {
+		ctl = []uint16{21}
+	}
+	for _, p := range ctl {
+		if p == 0 {
+			return nil, errors.New("conntrack: control port 0")
+		}
+	}
+	ports := cfg.Ports
+	if ports == nil {
+		ports = NewPortRegistry()
+	}
+	return &Tracker{
+		pol:      cfg.Policy,
+		ctl:      append([]uint16(nil), ctl...),
+		nat:      cfg.NAT,
+		dryRun:   cfg.DryRun,
+		ports:    ports,
+		sessions: make(map[Flow]*Session),
+		nextID:   cfg.FirstSession,
+		out:      make([]byte, 0, 65536),
+		payload:  make([]byte, 0, 65536),
+		scratch:  make([]byte, 0, 128),
+		sacks:    make([][2]rewrite.Seq, 0, 4),
+		holding:  make(map[*Session]struct{}),
+	}, nil
+}
+
+// Sessions is the number of sessions in the table.
+func (t *Tracker) Sessions() int { return len(t.sessions) }
+
+// Pinholes is the number of outstanding pinholes over all sessions.
+func (t *Tracker) Pinholes() int {
+	n := 0
+	for _, s := range t.sessions {
+		n += s.npins
+	}
+	return n
+}
+
+func (t *Tracker) isControl(port uint16) bool {
+	for _, p := range t.ctl {
+		if p == port {
+			return true
+		}
+	}
+	return false
+}
+
+// Process inspects one control-connection packet (a whole IPv4 or IPv6
+// packet) and fills res with its verdict, the verdicts of held packets it
+// releases, and the effects. token is the caller's handle for the packet,
+// returned in res.Released if the packet is held. res.Packet aliases
+// either pkt (modified in place) or a buffer of the Tracker, valid until
+// the next call. Effects must be carried out before any verdict in res.
+func (t *Tracker) Process(pkt []byte, token uint64, now time.Time, res *Result) {
+	res.reset()
+	t.Stats.Packets++
+	p := &t.pkt
+	if err := rewrite.Decode(pkt, p); err != nil {
+		t.Stats.Undecodable++
+		return
+	}
+	var dir Dir
+	var flow Flow
+	switch {
+	case t.isControl(p.DstPort):
+		dir = FromClient
+		flow = Flow{Client: netip.AddrPortFrom(p.Src, p.SrcPort), Server: netip.AddrPortFrom(p.Dst, p.DstPort)}
+	case t.isControl(p.SrcPort):
+		dir = FromServer
+		flow = Flow{Client: netip.AddrPortFrom(p.Dst, p.DstPort), Server: netip.AddrPortFrom(p.Src, p.SrcPort)}
+	default:
+		return
+	}
+	s := t.sessions[flow]
+	syn := p.Flags&rewrite.FlagSYN != 0
+	if syn && dir == FromClient && p.Flags&rewrite.FlagACK == 0 {
+		if s != nil && (s.ended || s.half[FromClient].synced && s.half[FromClient].next != p.Seq.Add(1)) {
+			t.remove(s, now, res, ReasonSessionEnd)
+			s = nil
+		}
+		if s == nil {
+			s = t.create(flow, now, res, false)
+			if s == nil {
+				return
+			}
+		}
+	}
+	if s == nil {
+		// Pick up a session mid-stream only from a segment with data.
+		if !t.pol.Midstream || len(p.Payload) == 0 || p.Flags&(rewrite.FlagSYN|rewrite.FlagRST|rewrite.FlagFIN) != 0 {
+			return
+		}
+		if s = t.create(flow, now, res, true); s == nil {
+			return
+		}
+	}
+	res.Session = s.id
+	s.lastSeen = now
+	t.segment(s, dir, token, now, res)
+}
+
+// create starts a session, or counts the packet as not tracked when the
+// table is full.
+func (t *Tracker) create(flow Flow, now time.Time, res *Result, midstream bool) *Session {
+	if len(t.sessions) >= t.pol.MaxSessions {
+		t.Stats.NotTracked++
+		res.Effects = append(res.Effects, Effect{Kind: EffViolation, Flow: flow, Reason: ReasonNotTracked, Detail: fmt.Sprintf("session table full (%d)", t.pol.MaxSessions)})
+		return nil
+	}
+	t.nextID++
+	s := &Session{id: t.nextID, flow: flow, tr: t, tuples: IdentityTuples(flow), midstream: midstream, greeted: midstream, lastSeen: now}
+	for d := range s.half {
+		s.half[d].line = make([]byte, 0, 128)
+	}
+	t.sessions[flow] = s
+	t.Stats.SessionsStarted++
+	s.effect(res, Effect{Kind: EffSessionStart})
+	return s
+}
+
+// end closes a session's pinholes; the entry stays for ClosedLinger so
+// late segments are still sequence-adjusted.
+func (t *Tracker) end(s *Session, now time.Time, res *Result, r Reason) {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	s.endedAt = now
+	s.closeAll(res, r)
+	t.Stats.SessionsEnded++
+	s.effect(res, Effect{Kind: EffSessionEnd, Reason: r})
+}
+
+// remove ends a session and forgets it, releasing what it holds.
+func (t *Tracker) remove(s *Session, now time.Time, res *Result, r Reason) {
+	t.end(s, now, res, r)
+	for d := range s.half {
+		t.releaseHeld(s, Dir(d), res, false)
+	}
+	delete(t.holding, s)
+	delete(t.sessions, s.flow)
+}
+
+// segment runs one decoded packet through its session.
+func (t *Tracker) segment(s *Session, dir Dir, token uint64, now time.Time, res *Result) {
+	p := &t.pkt
+	h := &s.half[dir]
+	o := &s.half[1-dir]
+	seq := p.Seq
+	if p.Flags&rewrite.FlagSYN != 0 {
+		seq = seq.Add(1)
+		h.sync(seq)
+	}
+	if p.Flags&rewrite.FlagACK != 0 && o.synced {
+		o.adj.Release(o.adj.Unmap(p.Ack))
+	}
+	if p.Flags&rewrite.FlagRST != 0 {
+		if !h.synced || seq.Diff(h.next) > -(1<<16) && seq.Diff(h.next) < 1<<20 {
+			t.end(s, now, res, ReasonReset)
+			t.releaseAll(s, res)
+		}
+		t.emit(s, dir, res, seq)
+		return
+	}
+	n := len(p.Payload)
+	if !h.synced {
+		h.sync(seq)
+	}
+	end := seq.Add(n)
+	hold, heldNow := false, false
+	switch {
+	case n == 0 || s.ended:
+		// Nothing to inspect.
+		if n > 0 && h.next.LessThan(end) {
+			h.next = end
+			h.line = h.line[:0]
+			h.discard = true
+		}
+	case !h.next.LessThan(end):
+		// Pure retransmission: bytes already inspected. If some of them
+		// are still held, the held copy goes out; drop this one.
+		if len(h.held) > 0 && h.released.LessThan(end) {
+			res.Verdict = Drop
+			t.Stats.Dropped++
+			return
+		}
+	case h.next.LessThan(seq):
+		// Out of order: hold until the gap fills, bounded.
+		if t.holdable(h, n, now) {
+			t.hold(s, dir, token, seq, false, now)
+			res.Verdict = Hold
+			return
+		}
+		t.gap(s, dir, seq, now, res)
+		fallthrough
+	default:
+		c := lineCtx{dir: dir, ack: s.half[1-dir].adj.Unmap(p.Ack), hasAck: p.Flags&rewrite.FlagACK != 0, now: now, res: res}
+		off := h.next.Diff(seq)
+		t.feed(s, &c, p.Payload[off:], h.next)
+		if len(h.ooo) > 0 && !h.next.LessThan(h.ooo[0].seq) {
+			// Out-of-order packets now follow in sequence: this packet
+			// must leave before them, so it joins the held list.
+			t.hold(s, dir, token, seq, true, now)
+			heldNow = true
+			t.drainOOO(s, dir, now, res)
+		}
+		hold = !h.opaque && !h.discard && len(h.line) > 0 && mayAnnounce(dir, h.line) && t.holdable(h, n, now)
+	}
+	if p.Flags&rewrite.FlagFIN != 0 && end == h.next && !h.fin {
+		h.fin = true
+		if o.fin || dir == FromServer && s.closing {
+			t.end(s, now, res, ReasonSessionEnd)
+		}
+	}
+	if hold || heldNow {
+		if !heldNow {
+			t.hold(s, dir, token, seq, true, now)
+		}
+		res.Verdict = Hold
+		if hold {
+			return
+		}
+	}
+	high, released := t.releaseHeld(s, dir, res, true)
+	if heldNow {
+		return
+	}
+	from := seq
+	if released && seq.LessThan(high) {
+		from = high
+		if end.LessThan(from) {
+			from = end
+		}
+	}
+	t.emit(s, dir, res, from)
+}
+
+// emit rebuilds the current packet for output and sets its verdict.
+func (t *Tracker) emit(s *Session, dir Dir, res *Result, from rewrite.Seq) {
+	p := &t.pkt
+	h := &s.half[dir]
+	o := &s.half[1-dir]
+	if h.adj.Identity() && o.adj.Identity() {
+		h.noteReleased(p.Seq, len(p.Payload), p.Flags)
+		return
+	}
+	seq := p.Seq
+	if p.Flags&rewrite.FlagSYN != 0 {
+		seq = seq.Add(1)
+	}
+	if from.LessThan(seq) {
+		from = seq
+	}
+	outSeq, payload := h.adj.Output(t.payload, seq, p.Payload, from)
+	h.noteReleased(seq, len(p.Payload), 0)
+	if p.Flags&rewrite.FlagSYN != 0 {
+		outSeq = outSeq.Add(-1)
+	}
+	ack := p.Ack
+	if p.Flags&rewrite.FlagACK != 0 {
+		ack = o.adj.Unmap(p.Ack)
+	}
+	if len(payload) == 0 && len(p.Payload) > 0 && p.Flags&(rewrite.FlagFIN|rewrite.FlagRST) == 0 {
+		// Its bytes went out in held packets released just now.
+		res.Verdict = Drop
+		t.Stats.Dropped++
+		return
+	}
+	if outSeq == p.Seq && ack == p.Ack && bytes.Equal(payload, p.Payload) && !t.sackNeedsChange(o) {
+		return
+	}
+	var b []byte
+	if len(payload) == len(p.Payload) {
+		b = rewrite.Rebuild(p.B, p, outSeq, ack, &o.adj, payload)
+	} else {
+		b = rewrite.Rebuild(t.out[:0], p, outSeq, ack, &o.adj, payload)
+	}
+	res.Verdict = AcceptModified
+	res.Packet = b
+	t.Stats.Modified++
+}
+
+// sackNeedsChange reports whether the current packet has SACK blocks that
+// unmapping through o would change.
+func (t *Tracker) sackNeedsChange(o *half) bool {
+	if o.adj.Identity() || t.pkt.TCPHdrLen <= 20 {
+		return false
+	}
+	t.sacks = t.pkt.SACKBlocks(t.sacks[:0])
+	for _, b := range t.sacks {
+		l, r := o.adj.UnmapSACK(b[0], b[1])
+		if l != b[0] || r != b[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// Tick releases packets held longer than the hold timeout, expires
+// pinholes and forgets idle and ended sessions. Call it regularly (every
+// 50-100 ms) with the current time; it fills res like Process, without a
+// current packet.
+func (t *Tracker) Tick(now time.Time, res *Result) {
+	res.reset()
+	for s := range t.holding {
+		for d := range s.half {
+			h := &s.half[d]
+			if len(h.held)+len(h.ooo) == 0 || now.Sub(h.holdSince) < t.pol.HoldTimeout {
+				continue
+			}
+			c := lineCtx{dir: Dir(d), now: now, res: res, line: h.line}
+			s.event(&c, "release", ReasonHoldTimeout, "held segments released unchanged")
+			if len(h.ooo) > 0 && h.next.LessThan(h.ooo[0].seq) {
+				t.gap(s, Dir(d), h.ooo[0].seq, now, res)
+			}
+			t.drainOOO(s, Dir(d), now, res)
+			t.releaseHeld(s, Dir(d), res, true)
+		}
+	}
+	if !t.nextExpiry.IsZero() && now.Before(t.nextExpiry) {
+		return
+	}
+	next := now.Add(time.Second)
+	for _, s := range t.sessions {
+		s.expire(now, res)
+		switch {
+		case s.ended && now.Sub(s.endedAt) >= t.pol.ClosedLinger,
+			now.Sub(s.lastSeen) >= t.pol.SessionIdle:
+			t.remove(s, now, res, ReasonExpired)
+			continue
+		}
+		if e := s.nextExpiry(); !e.IsZero() && e.Before(next) {
+			next = e
+		}
+	}
+	t.nextExpiry = next
+}
+
+// PinholeUsed tells the Tracker that the kernel consumed pinhole id (its
+// data connection started).
+func (t *Tracker) PinholeUsed(id uint64, res *Result) bool {
+	res.reset()
+	for _, s := range t.sessions {
+		if s.pinholeUsed(id, res) {
+			return true
+		}
+	}
+	return false
+}
+
+// EndFlow ends the session of a control connection the kernel no longer
+// tracks (its conntrack entry was destroyed).
+func (t *Tracker) EndFlow(f Flow, now time.Time, res *Result) bool {
+	res.reset()
+	s := t.sessions[f]
+	if s == nil {
+		return false
+	}
+	t.remove(s, now, res, ReasonSessionEnd)
+	return true
+}
