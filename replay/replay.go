@@ -189,32 +189,69 @@ func (r *runner) frame(f Frame, res *conntrack.Result) {
 func (r *runner) dataPacket(f Frame, p *rewrite.Packet) {
 	r.endpoints[netip.AddrPortFrom(p.Src, p.SrcPort)] = true
 	r.endpoints[netip.AddrPortFrom(p.Dst, p.DstPort)] = true
-	if p.Flags&(rewrite.FlagSYN|rewrite.FlagACK) != rewrite.FlagSYN {
-		return
-	}
 	src, dst := netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort)
 	if r.seen == nil {
 		r.seen = map[[2]netip.AddrPort]bool{}
 	}
-	key := [2]netip.AddrPort{src, dst}
-	if r.seen[key] {
-		return // retransmitted SYN: the first one decided
+	if r.seen[[2]netip.AddrPort{src, dst}] || r.seen[[2]netip.AddrPort{dst, src}] {
+		return // the connection's first packet decided
 	}
-	r.seen[key] = true
-	c := seenConn{Conn: Conn{Frame: f.Index, Time: f.Time, Src: src, Dst: dst}, known: r.hosts[[2]netip.Addr{src.Addr(), dst.Addr()}]}
-	to := r.table.Translate(src.Addr(), dst, f.Time)
-	if e, ok := r.table.Admit(src.Addr(), to, f.Time); ok {
-		c.matched = true
-		r.rep.Matched++
-		delete(r.unused, e.ID)
-		var res conntrack.Result
-		r.tr.PinholeUsed(e.ID, &res)
-		r.record(Record{Time: f.Time, Frame: f.Index, Session: e.Session, Decision: "used", ID: e.ID, Pinhole: &e.Pinhole, Data: src.String() + " -> " + dst.String()})
-		r.apply(f.Time, &res)
-	} else if c.known {
-		r.record(Record{Time: f.Time, Frame: f.Index, Decision: "no-pinhole", Data: src.String() + " -> " + dst.String()})
+	if p.Flags&rewrite.FlagRST != 0 {
+		return
 	}
-	r.conns = append(r.conns, c)
+	r.seen[[2]netip.AddrPort{src, dst}] = true
+	// The first packet of a connection is its SYN when the capture has
+	// it; captures that start late or were filtered show a later packet,
+	// from either side, so both orientations are tried then.
+	orient := [][2]netip.AddrPort{{src, dst}}
+	if p.Flags&(rewrite.FlagSYN|rewrite.FlagACK) != rewrite.FlagSYN {
+		orient = append(orient, [2]netip.AddrPort{dst, src})
+	}
+	for _, o := range orient {
+		if !r.hosts[[2]netip.Addr{o[0].Addr(), o[1].Addr()}] {
+			continue
+		}
+		c := seenConn{Conn: Conn{Frame: f.Index, Time: f.Time, Src: o[0], Dst: o[1]}, known: true}
+		to := r.table.Translate(o[0].Addr(), o[1], f.Time)
+		if e, ok := r.table.Admit(o[0].Addr(), to, f.Time); ok {
+			c.matched = true
+			r.rep.Matched++
+			delete(r.unused, e.ID)
+			var res conntrack.Result
+			r.tr.PinholeUsed(e.ID, &res)
+			r.record(Record{Time: f.Time, Frame: f.Index, Session: e.Session, Decision: "used", ID: e.ID, Pinhole: &e.Pinhole, Data: o[0].String() + " -> " + o[1].String()})
+			r.apply(f.Time, &res)
+			r.conns = append(r.conns, c)
+			return
+		}
+		if len(orient) > 1 {
+			// Mid-connection: it began before the capture showed it, so a
+			// pinhole closed since (its transfer ended) may have admitted it.
+			if e, ok := r.closedMatch(o[0].Addr(), o[1]); ok {
+				c.matched = true
+				r.rep.Matched++
+				delete(r.unused, e.ID)
+				r.record(Record{Time: f.Time, Frame: f.Index, Session: e.Session, Decision: "used-before-capture", ID: e.ID, Pinhole: &e.Pinhole, Data: o[0].String() + " -> " + o[1].String()})
+				r.conns = append(r.conns, c)
+				return
+			}
+		}
+		if o == orient[len(orient)-1] || c.Src.Port() == 20 {
+			r.record(Record{Time: f.Time, Frame: f.Index, Decision: "no-pinhole", Data: o[0].String() + " -> " + o[1].String()})
+			r.conns = append(r.conns, c)
+			return
+		}
+	}
+}
+
+// closedMatch finds an unused pinhole, open or closed, for src -> dst.
+func (r *runner) closedMatch(src netip.Addr, dst netip.AddrPort) (rules.Entry, bool) {
+	for _, e := range r.unused {
+		if e.Pinhole.Src == src && e.Pinhole.Dst == dst {
+			return e, true
+		}
+	}
+	return rules.Entry{}, false
 }
 
 func (r *runner) tick(now time.Time, res *conntrack.Result) {
@@ -291,10 +328,10 @@ func (r *runner) record(rec Record) {
 
 // Table writes a one-line summary of a report.
 func (rep Report) Table(w io.Writer, name string) {
-	fmt.Fprintf(w, "%-62s %5d %5d %5d %5d %5d %5d %5d %5d %5d %5d\n", name, rep.Sessions, rep.Announcements, rep.Refused, rep.Predicted, rep.Withdrawn, rep.Observed, rep.Matched, len(rep.RefusedConns), len(rep.Missed), len(rep.Extra))
+	fmt.Fprintf(w, "%-62s %5d %5d %5d %5d %5d %5d %5d %5d %5d %5d %5d\n", name, rep.Sessions, rep.Announcements, rep.Refused, rep.Predicted, rep.Withdrawn, rep.Observed, rep.Matched, len(rep.RefusedConns), len(rep.Missed), len(rep.Extra), rep.Unseen)
 }
 
 // TableHeader writes the column names for Table.
 func TableHeader(w io.Writer) {
-	fmt.Fprintf(w, "%-62s %5s %5s %5s %5s %5s %5s %5s %5s %5s %5s\n", "file", "sess", "annc", "rfsd", "pred", "wdrn", "obsv", "match", "blckd", "miss", "extra")
+	fmt.Fprintf(w, "%-62s %5s %5s %5s %5s %5s %5s %5s %5s %5s %5s %5s\n", "file", "sess", "annc", "rfsd", "pred", "wdrn", "obsv", "match", "blckd", "miss", "extra", "unseen")
 }
