@@ -100,13 +100,13 @@ type endpoint struct {
 
 // lab runs a control connection through a Tracker packet by packet.
 type lab struct {
-	t      *testing.T
-	tr     *Tracker
-	ep     [2]*endpoint // FromClient: client, FromServer: server
-	now    time.Time
-	res    Result
-	held   map[uint64][]byte
-	token  uint64
+	t       *testing.T
+	tr      *Tracker
+	ep      [2]*endpoint // FromClient: client, FromServer: server
+	now     time.Time
+	res     Result
+	held    map[uint64][]byte
+	token   uint64
 	Effects []Effect
 	Events  []Event
 }

@@ -237,6 +237,8 @@ func (s *Session) check(dir Dir, ap netip.AddrPort) (Reason, string) {
 		return ReasonBeforeGreeting, "no 220 greeting yet"
 	case s.epsvAll:
 		return ReasonEPSVAll, "client sent EPSV ALL"
+	case s.opaque:
+		return ReasonOpaque, "control channel is TLS"
 	}
 	own, seen := s.tuples.Orig.Src.Addr(), s.tuples.Reply.Dst.Addr()
 	if dir == FromServer {

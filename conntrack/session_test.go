@@ -268,7 +268,9 @@ func TestSACKBlocksFollowTheData(t *testing.T) {
 	_ = c
 }
 
-func be32(b []byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
 
 func TestOutOfOrderSegmentsAreReassembled(t *testing.T) {
 	l := natLab(t, "10.0.0.5:21")

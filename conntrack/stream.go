@@ -38,8 +38,10 @@ type half struct {
 	heldBytes int
 	holdSince time.Time
 
-	opaque  bool // TLS: bytes are skipped record by record
-	tlsNeed int  // bytes left of the current TLS record
+	opaque   bool // TLS: bytes are skipped record by record
+	tlsAlert bool // an alert record (close_notify before CCC) was sent
+	tlsLost  bool // not TLS framing and no alert before it: stay opaque
+	tlsNeed  int  // bytes left of the current TLS record
 	tlsHdr  [5]byte
 	tlsHdrN int
 }
@@ -320,6 +322,7 @@ func (t *Tracker) goOpaque(s *Session, c *lineCtx) {
 	for d := range s.half {
 		h := &s.half[d]
 		h.opaque = true
+		h.tlsAlert, h.tlsLost = false, false
 		h.tlsNeed, h.tlsHdrN = 0, 0
 		h.line = h.line[:0]
 		h.discard = false
@@ -332,6 +335,9 @@ func (t *Tracker) goOpaque(s *Session, c *lineCtx) {
 // section 12.3): parsing resumes there. It returns how many bytes of data
 // it consumed.
 func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewrite.Seq) int {
+	if h.tlsLost {
+		return len(data)
+	}
 	n := 0
 	for n < len(data) {
 		if h.tlsNeed > 0 {
@@ -344,7 +350,16 @@ func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewr
 		h.tlsHdrN++
 		n++
 		if !validTLSPrefix(h.tlsHdr[:h.tlsHdrN]) {
-			// Clear text: the header bytes seen so far start a line.
+			if !h.tlsAlert {
+				// Not TLS, and the side never closed TLS: the stream
+				// cannot be trusted as commands. Stay opaque.
+				h.tlsLost = true
+				c.line = nil
+				s.event(c, "ignore", ReasonOpaque, "bytes that are not TLS records on an opaque channel")
+				return len(data)
+			}
+			// Clear text after close_notify (CCC): the header bytes
+			// seen so far start a line.
 			h.opaque = false
 			h.line = append(h.line[:0], h.tlsHdr[:h.tlsHdrN-1]...)
 			h.lineStart = pos.Add(n - h.tlsHdrN)
@@ -353,6 +368,7 @@ func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewr
 			return n - 1
 		}
 		if h.tlsHdrN == 5 {
+			h.tlsAlert = h.tlsAlert || h.tlsHdr[0] == 21
 			h.tlsNeed = int(h.tlsHdr[3])<<8 | int(h.tlsHdr[4])
 			h.tlsHdrN = 0
 		}
@@ -376,11 +392,13 @@ func validTLSPrefix(b []byte) bool {
 	return true
 }
 
-// cleared notes that one half left TLS; when both have, the session is
-// clear text again.
+// cleared notes that one half left TLS; when the other has left it too or
+// has at least closed it (sent its alert), the session is clear text again.
 func (s *Session) cleared(c *lineCtx, h *half) {
-	if s.half[0].opaque || s.half[1].opaque {
-		return
+	for d := range s.half {
+		if s.half[d].opaque && !s.half[d].tlsAlert || !s.opaque {
+			return
+		}
 	}
 	s.opaque = false
 	s.pLen, s.overrun, s.multi = 0, 0, 0
