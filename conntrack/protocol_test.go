@@ -126,7 +126,9 @@ func TestCCCClearsTheChannel(t *testing.T) {
 	}
 	// TLS records both ways (handshake, CCC and its 200, close_notify),
 	// then clear text.
-	rec := func(typ byte, n int) string { return string([]byte{typ, 3, 3, byte(n >> 8), byte(n)}) + strings.Repeat("x", n) }
+	rec := func(typ byte, n int) string {
+		return string([]byte{typ, 3, 3, byte(n >> 8), byte(n)}) + strings.Repeat("x", n)
+	}
 	l.send(FromClient, rec(22, 300)+rec(23, 40))
 	l.send(FromServer, rec(22, 2000))
 	l.send(FromServer, rec(23, 40)+rec(21, 26))

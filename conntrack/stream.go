@@ -42,8 +42,8 @@ type half struct {
 	tlsAlert bool // an alert record (close_notify before CCC) was sent
 	tlsLost  bool // not TLS framing and no alert before it: stay opaque
 	tlsNeed  int  // bytes left of the current TLS record
-	tlsHdr  [5]byte
-	tlsHdrN int
+	tlsHdr   [5]byte
+	tlsHdrN  int
 }
 
 type heldPkt struct {
