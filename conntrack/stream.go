@@ -291,6 +291,11 @@ func (t *Tracker) releaseHeld(s *Session, dir Dir, res *Result, rewriteThem bool
 			continue
 		}
 		b := rewrite.Rebuild(make([]byte, 0, len(hp.b)+len(payload)), &q, outSeq, ack, &o.adj, payload)
+		if b == nil {
+			res.Released = append(res.Released, Release{Token: hp.token, Verdict: Drop})
+			t.Stats.Dropped++
+			continue
+		}
 		res.Released = append(res.Released, Release{Token: hp.token, Verdict: AcceptModified, Packet: b})
 		t.Stats.Modified++
 	}

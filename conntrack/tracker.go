@@ -229,7 +229,11 @@ func (t *Tracker) segment(s *Session, dir Dir, token uint64, now time.Time, res 
 		h.sync(seq)
 	}
 	if p.Flags&rewrite.FlagACK != 0 && o.synced {
-		o.adj.Release(o.adj.Unmap(p.Ack))
+		// Only acknowledgements of bytes the other side really sent may
+		// fold its edits; a forged ACK ahead of the data must not.
+		if acked := o.adj.Unmap(p.Ack); !o.next.LessThan(acked) {
+			o.adj.Release(acked)
+		}
 	}
 	if p.Flags&rewrite.FlagRST != 0 {
 		if !h.synced || seq.Diff(h.next) > -(1<<16) && seq.Diff(h.next) < 1<<20 {
@@ -351,6 +355,12 @@ func (t *Tracker) emit(s *Session, dir Dir, res *Result, from rewrite.Seq) {
 		b = rewrite.Rebuild(p.B, p, outSeq, ack, &o.adj, payload)
 	} else {
 		b = rewrite.Rebuild(t.out[:0], p, outSeq, ack, &o.adj, payload)
+	}
+	if b == nil {
+		// The rewritten packet would exceed 65535 bytes.
+		res.Verdict = Drop
+		t.Stats.Dropped++
+		return
 	}
 	res.Verdict = AcceptModified
 	res.Packet = b
