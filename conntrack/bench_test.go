@@ -84,6 +84,7 @@ func BenchmarkPASVRewrite(b *testing.B) {
 	}
 	ack := buildPacket(cliAddr, srv, 0, 0, 0x10, nil)
 	var res Result
+	var rewriteTime time.Duration // the rewritten 227 alone, timed with two clock reads
 	now := l.now
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -95,7 +96,9 @@ func BenchmarkPASVRewrite(b *testing.B) {
 		rep := lines[i%len(lines)]
 		binary.BigEndian.PutUint32(rep[24:], sseq)
 		binary.BigEndian.PutUint32(rep[28:], cseq)
+		t0 := time.Now()
 		tr.Process(rep, 2, now, &res)
+		rewriteTime += time.Since(t0)
 		if res.Verdict != AcceptModified {
 			b.Fatalf("227 not rewritten: %v", res.Verdict)
 		}
@@ -107,4 +110,5 @@ func BenchmarkPASVRewrite(b *testing.B) {
 		tr.Process(ack, 3, now, &res)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(3*b.N), "ns/packet")
+	b.ReportMetric(float64(rewriteTime.Nanoseconds())/float64(b.N), "ns/rewritten-227")
 }

@@ -152,8 +152,8 @@ type Event struct {
 	Dir      Dir
 	Line     string // the line, sanitised and truncated
 	Decision string // open, rewrite, refuse, withdraw, close, opaque, clear, pair, ignore
-	Pinhole  *Pinhole
-	Mapping  *Mapping
+	Pinhole  Pinhole // zero unless the decision concerns a pinhole
+	Mapping  Mapping // zero unless the data connection is translated
 	Rewrite  string // the new line text when rewritten
 	// Announced is the endpoint the line announced, when it parsed.
 	Announced netip.AddrPort

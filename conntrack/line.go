@@ -201,7 +201,14 @@ func sanitize(line []byte, max int) string {
 	if len(line) > max {
 		line, cut = line[:max], true
 	}
-	b := make([]byte, 0, len(line)+8)
+	b := appendSanitized(make([]byte, 0, len(line)+8), line)
+	if cut {
+		b = append(b, "..."...)
+	}
+	return string(b)
+}
+
+func appendSanitized(b, line []byte) []byte {
 	const hex = "0123456789abcdef"
 	for _, c := range line {
 		if c >= 0x20 && c < 0x7f && c != '\\' {
@@ -210,8 +217,5 @@ func sanitize(line []byte, max int) string {
 			b = append(b, '\\', 'x', hex[c>>4], hex[c&15])
 		}
 	}
-	if cut {
-		b = append(b, "..."...)
-	}
-	return string(b)
+	return b
 }

@@ -205,7 +205,7 @@ func (s *Session) refuseClient(c *lineCtx, arg []byte, argOff int, r Reason, det
 	}
 	start := c.start.Add(argOff)
 	if s.edit(c, start, start.Add(len(arg)), []byte(refusedArg)) {
-		ev.Rewrite = sanitize(spliced(c.line, argOff, len(arg), []byte(refusedArg)), 160)
+		ev.Rewrite = splicedText(c.line, argOff, len(arg), []byte(refusedArg))
 	}
 }
 
@@ -220,11 +220,14 @@ func trailingBlanks(line []byte) int {
 	return n
 }
 
-func spliced(line []byte, off, n int, repl []byte) []byte {
-	b := make([]byte, 0, len(line)-n+len(repl))
-	b = append(b, line[:off]...)
-	b = append(b, repl...)
-	return append(b, line[off+n:]...)
+// splicedText renders line with n bytes at off replaced by repl, for a
+// log line (sanitised, one allocation).
+func splicedText(line []byte, off, n int, repl []byte) string {
+	b := make([]byte, 0, len(line)-n+len(repl)+16)
+	b = appendSanitized(b, line[:off])
+	b = appendSanitized(b, repl)
+	b = appendSanitized(b, line[off+n:])
+	return string(b)
 }
 
 // check applies the policy to an announced endpoint from side dir.
@@ -299,7 +302,7 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, spanOff, spanLen int, ann
 			return false
 		}
 		decision = "rewrite"
-		rewritten = sanitize(spliced(c.line, spanOff, spanLen, repl), 160)
+		rewritten = splicedText(c.line, spanOff, spanLen, repl)
 	}
 	// A newer announcement supersedes the unused ones (the server only
 	// listens on the latest PASV port; the latest PORT wins).
@@ -321,11 +324,9 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, spanOff, spanLen int, ann
 		s.effect(c.res, Effect{Kind: EffMapData, ID: id, Pinhole: p.pinhole, Mapping: p.mapping, HasMap: true, Timeout: timeout})
 	}
 	ev := s.event(c, decision, ReasonNone, "")
-	ph := p.pinhole
-	ev.Pinhole = &ph
+	ev.Pinhole = p.pinhole
 	if p.hasMap {
-		m := p.mapping
-		ev.Mapping = &m
+		ev.Mapping = p.mapping
 	}
 	ev.Rewrite = rewritten
 	return true
@@ -527,8 +528,7 @@ func (s *Session) finalReply(c *lineCtx, code int, text []byte, announced bool) 
 			for i := 0; i < s.npins; i++ {
 				if s.pins[i].cmdOrd == cmd.ord {
 					ev := s.event(c, "withdraw", ReasonWithdrawn, "")
-					ph := s.pins[i].ph
-					ev.Pinhole = &ph
+					ev.Pinhole = s.pins[i].ph
 					s.closePin(c.res, i, ReasonWithdrawn)
 					break
 				}

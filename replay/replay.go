@@ -267,7 +267,7 @@ func (r *runner) apply(now time.Time, res *conntrack.Result) {
 	for i := range res.Events {
 		ev := &res.Events[i]
 		rec := Record{Time: ev.Time, Frame: r.frameN, Session: ev.Session, Client: ev.Flow.Client.String(), Server: ev.Flow.Server.String(),
-			Dir: ev.Dir.String(), Line: ev.Line, Decision: ev.Decision, Pinhole: ev.Pinhole, Mapping: ev.Mapping, Rewrite: ev.Rewrite,
+			Dir: ev.Dir.String(), Line: ev.Line, Decision: ev.Decision, Rewrite: ev.Rewrite,
 			Reason: ev.Reason.String(), Detail: ev.Detail}
 		if isAnnouncement(ev) {
 			r.rep.Announcements++
@@ -283,8 +283,15 @@ func (r *runner) apply(now time.Time, res *conntrack.Result) {
 			}
 		}
 		if ev.Announced.IsValid() {
-			a := ev.Announced.String()
-			rec.Announced = a
+			rec.Announced = ev.Announced.String()
+		}
+		if ev.Pinhole.Src.IsValid() {
+			ph := ev.Pinhole
+			rec.Pinhole = &ph
+		}
+		if ev.Mapping.Src.IsValid() {
+			m := ev.Mapping
+			rec.Mapping = &m
 		}
 		r.record(rec)
 	}
