@@ -150,11 +150,11 @@ type Event struct {
 	Session  uint64
 	Flow     Flow
 	Dir      Dir
-	Line     string // the line, sanitised and truncated
-	Decision string // open, rewrite, refuse, withdraw, close, opaque, clear, pair, ignore
+	Line     string  // the line, sanitised and truncated
+	Decision string  // open, rewrite, refuse, withdraw, close, opaque, clear, pair, ignore
 	Pinhole  Pinhole // zero unless the decision concerns a pinhole
 	Mapping  Mapping // zero unless the data connection is translated
-	Rewrite  string // the new line text when rewritten
+	Rewrite  string  // the new line text when rewritten
 	// Announced is the endpoint the line announced, when it parsed.
 	Announced netip.AddrPort
 	Reason    Reason
