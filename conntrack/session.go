@@ -406,7 +406,7 @@ func (s *Session) serverLine(c *lineCtx) {
 			if s.hasTuple(r.code, r.text) {
 				s.multiAnnounced = true
 				c.multiLine = true
-				s.serverAnnounce(c, r.code, r.text, s.peekFor(c, r.code))
+				s.serverAnnounce(c, r.code, r.text, s.peekFor(c))
 			}
 		}
 		return
@@ -437,10 +437,8 @@ func (s *Session) head(c *lineCtx) (*pendingCmd, bool) {
 	return h, true
 }
 
-// peekFor returns the command a multi-line reply with this code will
-// answer, or nil.
-func (s *Session) peekFor(c *lineCtx, code int) *pendingCmd {
-	_ = code
+// peekFor returns the command a multi-line reply will answer, or nil.
+func (s *Session) peekFor(c *lineCtx) *pendingCmd {
 	h, ok := s.head(c)
 	if !ok {
 		return nil

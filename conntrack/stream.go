@@ -245,12 +245,14 @@ func (t *Tracker) gap(s *Session, dir Dir, seq rewrite.Seq, now time.Time, res *
 // releaseHeld hands out every held packet of a direction, in sequence
 // order, rewritten with the edits now known. It returns the original
 // sequence number up to which the released packets cover the stream.
-func (t *Tracker) releaseHeld(s *Session, dir Dir, res *Result, rewriteThem bool) (rewrite.Seq, bool) {
+// Out-of-order packets stay held when keepOOO is set; otherwise they are
+// released too (the session is going away).
+func (t *Tracker) releaseHeld(s *Session, dir Dir, res *Result, keepOOO bool) (rewrite.Seq, bool) {
 	h := &s.half[dir]
 	o := &s.half[1-dir]
 	high := h.released
 	all := h.held
-	if len(h.ooo) > 0 && !rewriteThem {
+	if len(h.ooo) > 0 && !keepOOO {
 		all = append(all, h.ooo...)
 		h.ooo = nil
 	}
