@@ -317,6 +317,7 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, spanOff, spanLen int, ann
 		s.closePin(c.res, 0, ReasonTooMany)
 	}
 	timeout := s.tr.pol.PinholeTimeout
+	s.tr.pinOwner[id] = s
 	s.pins[s.npins] = pin{id: id, ph: p.pinhole, m: p.mapping, hasMap: p.hasMap, dnat: p.dnat, expires: c.now.Add(timeout), cmdOrd: ord}
 	s.npins++
 	s.effect(c.res, Effect{Kind: EffOpenPinhole, ID: id, Pinhole: p.pinhole, Mapping: p.mapping, HasMap: p.hasMap, Timeout: timeout})
@@ -371,6 +372,7 @@ func (s *Session) closePin(res *Result, i int, r Reason) {
 	}
 	copy(s.pins[i:s.npins], s.pins[i+1:s.npins])
 	s.npins--
+	delete(s.tr.pinOwner, p.id)
 	s.effect(res, Effect{Kind: EffClosePinhole, ID: p.id, Pinhole: p.ph, Mapping: p.m, HasMap: p.hasMap, Reason: r})
 }
 
@@ -403,10 +405,11 @@ func (s *Session) serverLine(c *lineCtx) {
 		s.multi = r.code
 		if r.code == 227 || r.code == 229 {
 			// The first line carries the address when it has one.
-			if s.hasTuple(r.code, r.text) {
+			if hasTuple(r.code, r.text) {
 				s.multiAnnounced = true
 				c.multiLine = true
-				s.serverAnnounce(c, r.code, r.text, s.peekFor(c))
+				h, _ := s.head(c) // popped when the reply ends
+				s.serverAnnounce(c, r.code, r.text, h)
 			}
 		}
 		return
@@ -415,7 +418,7 @@ func (s *Session) serverLine(c *lineCtx) {
 }
 
 // hasTuple reports whether a 227/229 text has something to parse.
-func (s *Session) hasTuple(code int, text []byte) bool {
+func hasTuple(code int, text []byte) bool {
 	for _, b := range text {
 		if code == 227 && isDigit(b) || code == 229 && b == '(' {
 			return true
@@ -435,15 +438,6 @@ func (s *Session) head(c *lineCtx) (*pendingCmd, bool) {
 		return nil, false
 	}
 	return h, true
-}
-
-// peekFor returns the command a multi-line reply will answer, or nil.
-func (s *Session) peekFor(c *lineCtx) *pendingCmd {
-	h, ok := s.head(c)
-	if !ok {
-		return nil
-	}
-	return h
 }
 
 func (s *Session) pop() {

@@ -115,20 +115,16 @@ func (t *Tracker) feed(s *Session, c *lineCtx, data []byte, pos rewrite.Seq) {
 			h.lineStart = pos
 			continue
 		}
-		line := chunk
-		if len(h.line) > 0 {
-			if len(h.line)+len(chunk) > t.pol.MaxLine {
-				t.tooLong(s, c, h)
-				h.line = h.line[:0]
-				h.lineStart = pos
-				continue
-			}
-			h.line = append(h.line, chunk...)
-			line = h.line
-		} else if len(chunk) > t.pol.MaxLine {
+		if len(h.line)+len(chunk) > t.pol.MaxLine {
 			t.tooLong(s, c, h)
+			h.line = h.line[:0]
 			h.lineStart = pos
 			continue
+		}
+		line := chunk // a line wholly in this segment is not copied
+		if len(h.line) > 0 {
+			h.line = append(h.line, chunk...)
+			line = h.line
 		}
 		if n := len(line); n > 0 && line[n-1] == '\r' {
 			line = line[:n-1]

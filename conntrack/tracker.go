@@ -52,6 +52,7 @@ type Tracker struct {
 	sacks   [][2]rewrite.Seq
 
 	holding    map[*Session]struct{} // sessions with held packets
+	pinOwner   map[uint64]*Session   // outstanding pinhole ID -> its session
 	nextExpiry time.Time
 
 	Stats Stats
@@ -98,6 +99,7 @@ func NewTracker(cfg Config) (*Tracker, error) {
 		scratch:  make([]byte, 0, 128),
 		sacks:    make([][2]rewrite.Seq, 0, 4),
 		holding:  make(map[*Session]struct{}),
+		pinOwner: make(map[uint64]*Session),
 	}, nil
 }
 
@@ -105,13 +107,7 @@ func NewTracker(cfg Config) (*Tracker, error) {
 func (t *Tracker) Sessions() int { return len(t.sessions) }
 
 // Pinholes is the number of outstanding pinholes over all sessions.
-func (t *Tracker) Pinholes() int {
-	n := 0
-	for _, s := range t.sessions {
-		n += s.npins
-	}
-	return n
-}
+func (t *Tracker) Pinholes() int { return len(t.pinOwner) }
 
 func (t *Tracker) isControl(port uint16) bool {
 	for _, p := range t.ctl {
@@ -427,12 +423,8 @@ func (t *Tracker) Tick(now time.Time, res *Result) {
 // data connection started).
 func (t *Tracker) PinholeUsed(id uint64, res *Result) bool {
 	res.reset()
-	for _, s := range t.sessions {
-		if s.pinholeUsed(id, res) {
-			return true
-		}
-	}
-	return false
+	s := t.pinOwner[id]
+	return s != nil && s.pinholeUsed(id, res)
 }
 
 // EndFlow ends the session of a control connection the kernel no longer

@@ -214,25 +214,14 @@ func (r *runner) dataPacket(f Frame, p *rewrite.Packet) {
 		c := seenConn{Conn: Conn{Frame: f.Index, Time: f.Time, Src: o[0], Dst: o[1]}, known: true}
 		to := r.table.Translate(o[0].Addr(), o[1], f.Time)
 		if e, ok := r.table.Admit(o[0].Addr(), to, f.Time); ok {
-			c.matched = true
-			r.rep.Matched++
-			delete(r.unused, e.ID)
-			var res conntrack.Result
-			r.tr.PinholeUsed(e.ID, &res)
-			r.record(Record{Time: f.Time, Frame: f.Index, Session: e.Session, Decision: "used", ID: e.ID, Pinhole: &e.Pinhole, Data: o[0].String() + " -> " + o[1].String()})
-			r.apply(f.Time, &res)
-			r.conns = append(r.conns, c)
+			r.used(f, c, e, "used")
 			return
 		}
 		if len(orient) > 1 {
 			// Mid-connection: it began before the capture showed it, so a
 			// pinhole closed since (its transfer ended) may have admitted it.
 			if e, ok := r.closedMatch(o[0].Addr(), o[1]); ok {
-				c.matched = true
-				r.rep.Matched++
-				delete(r.unused, e.ID)
-				r.record(Record{Time: f.Time, Frame: f.Index, Session: e.Session, Decision: "used-before-capture", ID: e.ID, Pinhole: &e.Pinhole, Data: o[0].String() + " -> " + o[1].String()})
-				r.conns = append(r.conns, c)
+				r.used(f, c, e, "used-before-capture")
 				return
 			}
 		}
@@ -242,6 +231,19 @@ func (r *runner) dataPacket(f Frame, p *rewrite.Packet) {
 			return
 		}
 	}
+}
+
+// used records that pinhole e admitted data connection c, and tells the
+// Tracker so, as the daemon does when the kernel consumes a pinhole.
+func (r *runner) used(f Frame, c seenConn, e rules.Entry, decision string) {
+	c.matched = true
+	r.rep.Matched++
+	delete(r.unused, e.ID)
+	r.conns = append(r.conns, c)
+	r.record(Record{Time: f.Time, Frame: f.Index, Session: e.Session, Decision: decision, ID: e.ID, Pinhole: &e.Pinhole, Data: c.Src.String() + " -> " + c.Dst.String()})
+	var res conntrack.Result
+	r.tr.PinholeUsed(e.ID, &res)
+	r.apply(f.Time, &res)
 }
 
 // closedMatch finds an unused pinhole, open or closed, for src -> dst.
