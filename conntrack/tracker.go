@@ -28,8 +28,8 @@ type Config struct {
 	// stream. "ftpalg replay" uses it, because the captured peers never
 	// saw ftpalg's changes.
 	DryRun bool
-	// FirstSession numbers this Tracker's sessions from here, so that
-	// several Trackers can keep their IDs apart.
+	// FirstSession numbers this Tracker's sessions and pinholes from
+	// here, so that several Trackers (one per queue) keep their IDs apart.
 	FirstSession uint64
 }
 
@@ -94,6 +94,7 @@ func NewTracker(cfg Config) (*Tracker, error) {
 		ports:    ports,
 		sessions: make(map[Flow]*Session),
 		nextID:   cfg.FirstSession,
+		nextPin:  cfg.FirstSession,
 		out:      make([]byte, 0, 65536),
 		payload:  make([]byte, 0, 65536),
 		scratch:  make([]byte, 0, 128),
