@@ -1,17 +1,22 @@
-// Command ftpalg is the FTP-aware firewall and ALG. This build provides
-// "replay" (run a capture through the inspector and print its decisions)
-// and "version".
+// Command ftpalg is the FTP-aware firewall and ALG: "run" is the daemon,
+// "check" validates a config, "replay" runs a capture through the
+// inspector and prints its decisions, "version" prints the version.
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
+	"github.com/ftpalg/ftpalg/config"
 	"github.com/ftpalg/ftpalg/replay"
 )
 
@@ -24,6 +29,11 @@ func main() {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, `usage:
+  ftpalg run [-config /etc/ftpalg/ftpalg.yaml]
+        run the daemon (without -config: gateway defaults, forward hook,
+        control port 21, queue 0, fail-open)
+  ftpalg check -config FILE [-print]
+        validate a config file without touching the kernel
   ftpalg replay [-ports 21,2121] [-summary] FILE.pcap...
         print one JSON line per decision the inspector makes on the capture
   ftpalg version`)
@@ -35,6 +45,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
 	case "replay":
 		return cmdReplay(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
@@ -103,4 +117,68 @@ func parsePorts(s string) ([]uint16, error) {
 		out = append(out, uint16(n))
 	}
 	return out, nil
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "", "config file to validate")
+	print := fs.Bool("print", false, "print the effective config")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *file == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "ftpalg check: usage: ftpalg check -config FILE [-print]")
+		return 2
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		fmt.Fprintln(stderr, "ftpalg check:", err)
+		return 1
+	}
+	if *print {
+		stdout.Write(cfg.YAML())
+		return 0
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *file)
+	return 0
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "", "config file (default: built-in gateway defaults)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "ftpalg run: unexpected arguments:", fs.Args())
+		return 2
+	}
+	cfg := config.Default()
+	if *file != "" {
+		var err error
+		if cfg, err = config.Load(*file); err != nil {
+			fmt.Fprintln(stderr, "ftpalg run:", err)
+			return 1
+		}
+	}
+	log := newLogger(stderr, cfg.Log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log.Info("starting", "version", version, "config", *file)
+	if err := runDaemon(ctx, cfg, log); err != nil {
+		log.Error("ftpalg stopped on error", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func newLogger(w io.Writer, c config.Log) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.Level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

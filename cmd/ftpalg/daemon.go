@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/ftpalg/ftpalg/config"
+	"github.com/ftpalg/ftpalg/conntrack"
+	"github.com/ftpalg/ftpalg/ctnetlink"
+	"github.com/ftpalg/ftpalg/nfq"
+	"github.com/ftpalg/ftpalg/rules"
+)
+
+// The daemon: one worker per queue (its own Tracker, fed in packet order),
+// one conntrack event listener, one watchdog for the table. Workers do the
+// blocking work (nftables batches, conntrack queries) so that queue
+// readers never wait.
+
+const (
+	tickEvery     = 50 * time.Millisecond
+	watchdogEvery = 250 * time.Millisecond
+	queueDepth    = 4096 // packets waiting between a reader and its worker
+)
+
+type daemon struct {
+	cfg   config.Config
+	log   *slog.Logger
+	table *rules.Table
+	ct    *ctnetlink.Conn
+	cache *ctnetlink.Cache
+	ports *conntrack.PortRegistry
+	pins  pinIndex
+
+	workers []*worker
+	ctStats ctnetlink.ListenStats
+}
+
+// pinIndex knows every pinhole in the kernel: which worker owns it (to
+// route "used" events), and what to put back if the table is rebuilt. mu
+// guards both maps.
+type pinIndex struct {
+	mu    sync.Mutex
+	byID  map[uint64]pinRec
+	byKey map[conntrack.Pinhole]uint64
+}
+
+type pinRec struct {
+	pin     rules.Pin
+	owner   *worker
+	expires time.Time
+}
+
+func (x *pinIndex) add(w *worker, p rules.Pin, now time.Time) {
+	x.mu.Lock()
+	x.byID[p.ID] = pinRec{pin: p, owner: w, expires: now.Add(p.Timeout)}
+	x.byKey[p.Pinhole] = p.ID
+	x.mu.Unlock()
+}
+
+func (x *pinIndex) remove(id uint64) {
+	x.mu.Lock()
+	if r, ok := x.byID[id]; ok {
+		delete(x.byID, id)
+		if x.byKey[r.pin.Pinhole] == id {
+			delete(x.byKey, r.pin.Pinhole)
+		}
+	}
+	x.mu.Unlock()
+}
+
+func (x *pinIndex) owner(key conntrack.Pinhole) (*worker, uint64, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	id, ok := x.byKey[key]
+	if !ok {
+		return nil, 0, false
+	}
+	return x.byID[id].owner, id, true
+}
+
+// snapshot returns the live pins with their remaining lifetime.
+func (x *pinIndex) snapshot(now time.Time) []rules.Pin {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make([]rules.Pin, 0, len(x.byID))
+	for _, r := range x.byID {
+		left := r.expires.Sub(now)
+		if left <= 0 {
+			continue
+		}
+		p := r.pin
+		p.Timeout = max(left, time.Second)
+		out = append(out, p)
+	}
+	return out
+}
+
+func (x *pinIndex) len() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.byID)
+}
+
+// runDaemon runs until ctx ends, then removes what it installed.
+func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	d := &daemon{
+		cfg:   cfg,
+		log:   log,
+		cache: ctnetlink.NewCache(),
+		ports: conntrack.NewPortRegistry(),
+		pins:  pinIndex{byID: make(map[uint64]pinRec), byKey: make(map[conntrack.Pinhole]uint64)},
+	}
+	var err error
+	if d.ct, err = ctnetlink.Dial(0); err != nil {
+		return err
+	}
+	defer d.ct.Close()
+
+	wctx, stopWorkers := context.WithCancel(context.Background())
+	defer stopWorkers()
+	var wg sync.WaitGroup
+	for i := 0; i < int(cfg.Queue.Count); i++ {
+		w, err := newWorker(d, i)
+		if err != nil {
+			return err
+		}
+		d.workers = append(d.workers, w)
+	}
+	// Queues are bound before the divert rules exist, so that no packet
+	// is diverted to a queue nobody reads.
+	conntrackOnQueue := false
+	for _, w := range d.workers {
+		num := cfg.Queue.Num + uint16(w.idx)
+		q, err := nfq.Open(wctx, nfq.Config{Num: num, FailOpen: cfg.Queue.FailOpen, Conntrack: true}, w.deliver, w.queueError)
+		if err != nil {
+			d.closeQueues()
+			return err
+		}
+		w.q = q
+		conntrackOnQueue = q.Conntrack()
+		wg.Add(1)
+		go func() { defer wg.Done(); w.run(wctx) }()
+	}
+	defer func() {
+		d.closeQueues()
+		stopWorkers()
+		wg.Wait()
+	}()
+
+	d.table, err = rules.Open(rules.Spec{
+		Table:        cfg.Table,
+		Hooks:        cfg.Hooks,
+		ControlPorts: cfg.ControlPorts,
+		QueueNum:     cfg.Queue.Num,
+		QueueCount:   cfg.Queue.Count,
+		FailOpen:     cfg.Queue.FailOpen,
+		Mark:         cfg.Pinhole.Mark,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := d.table.Close(); err != nil {
+			d.log.Error("remove table", "table", cfg.Table, "err", err)
+		} else {
+			d.log.Info("table removed", "table", "inet "+cfg.Table)
+		}
+	}()
+
+	lctx, stopListen := context.WithCancel(ctx)
+	listenDone := make(chan error, 1)
+	go func() { listenDone <- ctnetlink.Listen(lctx, 0, &d.ctStats, d.ctEvent, d.rateLimited("conntrack events")) }()
+	defer func() { stopListen(); <-listenDone }()
+
+	d.log.Info("ready", "table", "inet "+cfg.Table, "divert", d.table.Divert().String(), "hooks", cfg.Hooks,
+		"queues", queueRange(cfg.Queue.Num, cfg.Queue.Count), "fail_open", cfg.Queue.FailOpen,
+		"control_ports", cfg.ControlPorts, "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark), "conntrack_on_queue", conntrackOnQueue)
+
+	watch := time.NewTicker(watchdogEvery)
+	defer watch.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("stopping", "cause", context.Cause(ctx))
+			d.logStats()
+			return nil
+		case err := <-listenDone:
+			// Listen returns early only if it could not subscribe.
+			return err
+		case <-watch.C:
+			d.watchdog()
+		}
+	}
+}
+
+func queueRange(num, count uint16) string {
+	if count <= 1 {
+		return fmt.Sprint(num)
+	}
+	return fmt.Sprintf("%d-%d", num, num+count-1)
+}
+
+func (d *daemon) closeQueues() {
+	for _, w := range d.workers {
+		if w.q != nil {
+			w.q.Close()
+		}
+	}
+}
+
+// watchdog puts the table back if someone deleted it (nft flush ruleset).
+func (d *daemon) watchdog() {
+	ok, err := d.table.Present()
+	if err != nil {
+		d.log.Warn("table check failed", "table", d.cfg.Table, "err", err)
+		return
+	}
+	if ok {
+		return
+	}
+	pins := d.pins.snapshot(time.Now())
+	if err := d.table.Rebuild(pins); err != nil {
+		d.log.Error("table missing; rebuild failed", "table", "inet "+d.cfg.Table, "err", err)
+		return
+	}
+	d.log.Warn("table restored", "table", "inet "+d.cfg.Table, "pinholes", len(pins))
+}
+
+// ctEvent handles one conntrack event on the listener goroutine: it must
+// not block.
+func (d *daemon) ctEvent(e ctnetlink.Event) {
+	info := e.Info
+	if d.isControl(info.Reply.Src.Port()) {
+		switch e.Type {
+		case ctnetlink.EventNew:
+			if info.Helper != "" {
+				d.log.Warn("kernel helper on control connection: ftpalg will not rewrite it; remove the 'ct helper' rule",
+					"helper", info.Helper, "client", info.Orig.Src, "server", info.Reply.Src)
+			}
+			d.cache.Put(info)
+		case ctnetlink.EventDestroy:
+			flow := info.Flow()
+			d.cache.Delete(flow)
+			for _, w := range d.workers {
+				w.send(ctlMsg{kind: ctlEndFlow, flow: flow})
+			}
+		}
+		return
+	}
+	if e.Type != ctnetlink.EventNew || info.Mark&d.cfg.Pinhole.Mark == 0 {
+		return
+	}
+	// A data connection admitted by a pinhole: the filter saw it from the
+	// original source to the reply source (after DNAT).
+	key := conntrack.Pinhole{Src: info.Orig.Src.Addr(), Dst: info.Reply.Src}
+	if w, id, ok := d.pins.owner(key); ok {
+		w.send(ctlMsg{kind: ctlUsed, id: id})
+	}
+}
+
+func (d *daemon) isControl(port uint16) bool {
+	for _, p := range d.cfg.ControlPorts {
+		if p == port {
+			return true
+		}
+	}
+	return false
+}
+
+// rateLimited returns an error sink that logs at most once a second.
+func (d *daemon) rateLimited(what string) func(error) {
+	var mu sync.Mutex
+	var last time.Time
+	var suppressed int
+	return func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if now := time.Now(); now.Sub(last) >= time.Second {
+			d.log.Warn(what+" error", "err", err, "suppressed", suppressed)
+			last, suppressed = now, 0
+			return
+		}
+		suppressed++
+	}
+}
+
+func (d *daemon) logStats() {
+	for _, w := range d.workers {
+		qs := w.q.Stats()
+		w.mu.Lock()
+		ts := w.trStats
+		w.mu.Unlock()
+		d.log.Info("queue stats", "queue", w.q.Num(), "received", qs.Received, "lost", qs.Lost, "overruns", qs.Overruns,
+			"recv_errors", qs.RecvErrors, "verdicts", qs.Verdicts, "verdict_errors", qs.VerdictErrors,
+			"backlog_drops", w.backlogDrops.Load(), "sessions", ts.SessionsStarted, "rewrites", ts.Rewrites,
+			"refusals", ts.Refusals, "pinholes", ts.PinholesOpened, "modified", ts.Modified, "held", ts.Held)
+	}
+	d.log.Info("conntrack stats", "events", d.ctStats.Events.Load(), "overruns", d.ctStats.Overruns.Load(),
+		"errors", d.ctStats.Errors.Load(), "cached", d.cache.Len(), "pinholes", d.pins.len())
+}
+
+// errNoQueues guards a config that somehow asks for none.
+var errNoQueues = errors.New("ftpalg: no queues configured")
+
+// addrString prints an invalid address as "".
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func addrPort(a netip.Addr, p uint16) netip.AddrPort { return netip.AddrPortFrom(a, p) }

@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ftpalg/ftpalg/conntrack"
+	"github.com/ftpalg/ftpalg/ctnetlink"
+	"github.com/ftpalg/ftpalg/nfq"
+	"github.com/ftpalg/ftpalg/rewrite"
+	"github.com/ftpalg/ftpalg/rules"
+)
+
+// worker owns one queue's Tracker. Only its goroutine touches the Tracker,
+// the scratch state and the per-flow maps; the reader goroutine only
+// hands packets over through in.
+type worker struct {
+	d   *daemon
+	idx int
+	q   *nfq.Queue
+	tr  *conntrack.Tracker
+	log *slog.Logger
+
+	in  chan nfq.Packet
+	ctl chan ctlMsg
+
+	res     conntrack.Result
+	pkt     rewrite.Packet
+	change  rules.Change // this Result's pinholes, indexed by opening
+	batch   rules.Change // what goes to the kernel
+	opening map[uint64]int // pinhole ID -> index in change.Add
+	liberal map[conntrack.Flow]bool
+	tried   map[conntrack.Flow]bool // flows resolved through ctnetlink once
+
+	backlogDrops atomic.Uint64
+	errs         func(error)
+
+	mu      sync.Mutex // guards trStats (a copy of tr.Stats for other goroutines)
+	trStats conntrack.Stats
+}
+
+type ctlKind uint8
+
+const (
+	ctlUsed    ctlKind = iota + 1 // pinhole id was consumed
+	ctlEndFlow                    // the kernel destroyed flow's conntrack entry
+)
+
+type ctlMsg struct {
+	kind ctlKind
+	id   uint64
+	flow conntrack.Flow
+}
+
+func newWorker(d *daemon, idx int) (*worker, error) {
+	tr, err := conntrack.NewTracker(conntrack.Config{
+		Policy:       d.cfg.Policy,
+		ControlPorts: d.cfg.ControlPorts,
+		NAT:          d.cache,
+		Ports:        d.ports,
+		FirstSession: uint64(idx) << 40,
+	})
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{
+		d:       d,
+		idx:     idx,
+		tr:      tr,
+		log:     d.log.With("queue", d.cfg.Queue.Num+uint16(idx)),
+		in:      make(chan nfq.Packet, queueDepth),
+		ctl:     make(chan ctlMsg, 1024),
+		opening: make(map[uint64]int),
+		liberal: make(map[conntrack.Flow]bool),
+		tried:   make(map[conntrack.Flow]bool),
+	}
+	w.errs = d.rateLimited("queue")
+	return w, nil
+}
+
+// deliver runs on the queue's reader goroutine: hand over, never wait. A
+// full backlog means the worker is far behind; the packet then gets the
+// fail-open verdict at once (accept if fail_open, else drop: TCP resends).
+func (w *worker) deliver(p nfq.Packet) {
+	select {
+	case w.in <- p:
+		return
+	default:
+	}
+	w.backlogDrops.Add(1)
+	if w.d.cfg.Queue.FailOpen {
+		p.Queue.Accept(p.ID)
+	} else {
+		p.Queue.Drop(p.ID)
+	}
+	w.errs(errBacklog)
+}
+
+var errBacklog = backlogError{}
+
+type backlogError struct{}
+
+func (backlogError) Error() string { return "worker backlog full: packet not inspected" }
+
+func (w *worker) queueError(err error) { w.errs(err) }
+
+// send routes a control message to the worker without blocking; if its
+// channel is full the message is dropped (expiry still cleans up).
+func (w *worker) send(m ctlMsg) {
+	select {
+	case w.ctl <- m:
+	default:
+	}
+}
+
+func (w *worker) run(ctx context.Context) {
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-w.in:
+			w.packet(p)
+		case m := <-w.ctl:
+			now := time.Now()
+			switch m.kind {
+			case ctlUsed:
+				w.tr.PinholeUsed(m.id, &w.res)
+			case ctlEndFlow:
+				w.tr.EndFlow(m.flow, now, &w.res)
+			}
+			w.finish(now, 0, false)
+		case now := <-tick.C:
+			w.tr.Tick(now, &w.res)
+			w.finish(now, 0, false)
+			w.mu.Lock()
+			w.trStats = w.tr.Stats
+			w.mu.Unlock()
+		}
+	}
+}
+
+func (w *worker) packet(p nfq.Packet) {
+	now := time.Now()
+	if len(p.Ct) > 0 {
+		// The kernel attached the conntrack entry: use it.
+		if info, err := ctnetlink.DecodeInfo(p.Ct); err == nil {
+			w.d.cache.Put(info)
+		}
+	} else {
+		w.resolve(p.Data)
+	}
+	w.tr.Process(p.Data, uint64(p.ID), now, &w.res)
+	w.finish(now, p.ID, true)
+}
+
+// flowOf decodes a control packet's flow, or reports false.
+func (w *worker) flowOf(b []byte) (conntrack.Flow, bool) {
+	if rewrite.Decode(b, &w.pkt) != nil {
+		return conntrack.Flow{}, false
+	}
+	p := &w.pkt
+	switch {
+	case w.d.isControl(p.DstPort):
+		return conntrack.Flow{Client: addrPort(p.Src, p.SrcPort), Server: addrPort(p.Dst, p.DstPort)}, true
+	case w.d.isControl(p.SrcPort):
+		return conntrack.Flow{Client: addrPort(p.Dst, p.DstPort), Server: addrPort(p.Src, p.SrcPort)}, true
+	}
+	return conntrack.Flow{}, false
+}
+
+// resolve makes sure the NAT cache knows a control connection before its
+// first data-carrying packet is inspected. Conntrack events normally
+// filled it already; otherwise ask the kernel once (the entry is
+// confirmed by now: the handshake is done).
+func (w *worker) resolve(b []byte) {
+	flow, ok := w.flowOf(b)
+	if !ok || len(w.pkt.Payload) == 0 || w.tried[flow] {
+		return
+	}
+	if _, ok := w.d.cache.Get(flow); ok {
+		return
+	}
+	w.tried[flow] = true
+	info, err := w.d.ct.Resolve(flow)
+	if err != nil {
+		w.log.Debug("conntrack lookup failed: treating the connection as untranslated", "client", flow.Client, "server", flow.Server, "err", err)
+		return
+	}
+	w.d.cache.Put(info)
+}
+
+// finish carries out a Result: effects first (one nftables batch), then
+// be_liberal if a segment is modified, then the verdicts.
+func (w *worker) finish(now time.Time, id uint32, hasPacket bool) {
+	res := &w.res
+	if len(res.Effects) > 0 {
+		w.effects(now)
+	}
+	if len(res.Events) > 0 {
+		w.events()
+	}
+	if hasPacket && res.Verdict == conntrack.AcceptModified {
+		w.ensureLiberal(res.Packet)
+	}
+	for _, r := range res.Released {
+		if r.Verdict == conntrack.AcceptModified {
+			w.ensureLiberal(r.Packet)
+		}
+	}
+	if hasPacket {
+		w.verdict(id, res.Verdict, res.Packet)
+	}
+	for _, r := range res.Released {
+		w.verdict(uint32(r.Token), r.Verdict, r.Packet)
+	}
+}
+
+func (w *worker) verdict(id uint32, v conntrack.Verdict, b []byte) {
+	var err error
+	switch v {
+	case conntrack.Accept:
+		err = w.q.Accept(id)
+	case conntrack.AcceptModified:
+		err = w.q.AcceptModified(id, b)
+	case conntrack.Drop:
+		err = w.q.Drop(id)
+	case conntrack.Hold:
+		return
+	}
+	if err != nil {
+		w.errs(err)
+	}
+}
+
+// ensureLiberal marks the control connection of a modified segment
+// be_liberal in conntrack before the segment leaves, once per flow.
+func (w *worker) ensureLiberal(b []byte) {
+	flow, ok := w.flowOf(b)
+	if !ok || w.liberal[flow] {
+		return
+	}
+	w.liberal[flow] = true
+	orig := conntrack.Tuple{Src: flow.Client, Dst: flow.Server}
+	if info, ok := w.d.cache.Get(flow); ok {
+		orig = info.Orig
+	} else if info, err := w.d.ct.Resolve(flow); err == nil {
+		w.d.cache.Put(info)
+		orig = info.Orig
+	}
+	if err := w.d.ct.SetLiberal(orig); err != nil {
+		w.log.Error("cannot mark control connection be_liberal: conntrack may flag its segments invalid",
+			"client", flow.Client, "server", flow.Server, "err", err)
+		return
+	}
+	w.log.Debug("control connection marked be_liberal", "client", flow.Client, "server", flow.Server)
+}
+
+// effects turns the Result's effects into one nftables batch, applies it,
+// updates the pinhole index and logs.
+func (w *worker) effects(now time.Time) {
+	ch := &w.change
+	ch.Add, ch.Remove = ch.Add[:0], ch.Remove[:0]
+	clear(w.opening)
+	for i := range w.res.Effects {
+		e := &w.res.Effects[i]
+		switch e.Kind {
+		case conntrack.EffOpenPinhole:
+			w.opening[e.ID] = len(ch.Add)
+			ch.Add = append(ch.Add, rules.Pin{ID: e.ID, Pinhole: e.Pinhole, Timeout: e.Timeout})
+		case conntrack.EffMapData:
+			if j, ok := w.opening[e.ID]; ok {
+				ch.Add[j].Mapping, ch.Add[j].HasMap = e.Mapping, true
+			}
+		case conntrack.EffClosePinhole:
+			if j, ok := w.opening[e.ID]; ok {
+				// Opened and closed by the same packet: never install it.
+				ch.Add[j].ID = 0
+				continue
+			}
+			ch.Remove = append(ch.Remove, rules.Pin{ID: e.ID, Pinhole: e.Pinhole, Mapping: e.Mapping, HasMap: e.HasMap})
+		}
+	}
+	// ch.Add keeps its indices for logEffect; the batch skips what was
+	// opened and closed by the same packet.
+	b := &w.batch
+	b.Add, b.Remove = b.Add[:0], ch.Remove
+	for _, p := range ch.Add {
+		if p.ID != 0 {
+			b.Add = append(b.Add, p)
+		}
+	}
+	if len(b.Add)+len(b.Remove) > 0 {
+		err := w.d.table.Apply(*b)
+		if err != nil {
+			w.log.Error("nftables batch failed: pinholes not changed", "add", len(b.Add), "remove", len(b.Remove), "err", err)
+		}
+		for _, p := range b.Remove {
+			w.d.pins.remove(p.ID)
+		}
+		if err == nil {
+			for _, p := range b.Add {
+				w.d.pins.add(w, p, now)
+			}
+		}
+	}
+	for i := range w.res.Effects {
+		w.logEffect(&w.res.Effects[i])
+	}
+}
+
+// logEffect writes the one log line an effect deserves.
+func (w *worker) logEffect(e *conntrack.Effect) {
+	switch e.Kind {
+	case conntrack.EffSessionStart:
+		w.log.Info("session start", "session", e.Session, "client", e.Flow.Client, "server", e.Flow.Server)
+	case conntrack.EffSessionEnd:
+		w.log.Info("session end", "session", e.Session, "client", e.Flow.Client, "server", e.Flow.Server, "reason", e.Reason.String())
+		w.d.cache.Delete(e.Flow)
+		delete(w.liberal, e.Flow)
+		delete(w.tried, e.Flow)
+	case conntrack.EffOpenPinhole:
+		args := []any{"session", e.Session, "id", e.ID, "src", e.Pinhole.Src, "dst", e.Pinhole.Dst, "timeout", e.Timeout.String()}
+		if j, ok := w.opening[e.ID]; ok && j < len(w.change.Add) && w.change.Add[j].HasMap {
+			m := w.change.Add[j].Mapping
+			if m.Dst != m.ToDst {
+				args = append(args, "dnat", m.Dst.String()+" -> "+m.ToDst.String())
+			}
+			if m.ToSrc.IsValid() {
+				args = append(args, "snat", addrString(m.Src)+" -> "+addrString(m.ToSrc))
+			}
+		}
+		w.log.Info("pinhole open", args...)
+	case conntrack.EffClosePinhole:
+		w.log.Info("pinhole close", "session", e.Session, "id", e.ID, "src", e.Pinhole.Src, "dst", e.Pinhole.Dst, "reason", e.Reason.String())
+	case conntrack.EffOpaque:
+		w.log.Info("control channel opaque (TLS): no inspection, no pinholes", "session", e.Session, "client", e.Flow.Client, "server", e.Flow.Server)
+	case conntrack.EffClear:
+		w.log.Info("control channel clear again", "session", e.Session)
+	case conntrack.EffViolation:
+		if !w.refusalLogged(e) {
+			w.log.Warn("refuse", "session", e.Session, "client", e.Flow.Client, "server", e.Flow.Server, "reason", e.Reason.String(), "detail", e.Detail)
+		}
+	}
+}
+
+// refusalLogged reports whether an event of the same Result already
+// logged this violation (with its line).
+func (w *worker) refusalLogged(e *conntrack.Effect) bool {
+	for i := range w.res.Events {
+		ev := &w.res.Events[i]
+		if ev.Decision == "refuse" && ev.Session == e.Session && ev.Reason == e.Reason {
+			return true
+		}
+	}
+	return false
+}
+
+// events logs the per-line decisions: rewrites and refusals at info and
+// warn, everything else at debug.
+func (w *worker) events() {
+	for i := range w.res.Events {
+		ev := &w.res.Events[i]
+		switch {
+		case ev.Decision == "refuse":
+			w.log.Warn("refuse", "session", ev.Session, "client", ev.Flow.Client, "server", ev.Flow.Server, "dir", ev.Dir.String(),
+				"reason", ev.Reason.String(), "line", ev.Line, "detail", ev.Detail)
+		case ev.Rewrite != "":
+			w.log.Info("rewrite", "session", ev.Session, "dir", ev.Dir.String(), "from", ev.Line, "to", ev.Rewrite)
+		default:
+			if w.log.Enabled(context.Background(), slog.LevelDebug) {
+				w.log.Debug("decision", "session", ev.Session, "dir", ev.Dir.String(), "decision", ev.Decision, "line", ev.Line,
+					"reason", ev.Reason.String(), "detail", ev.Detail)
+			}
+		}
+	}
+}
