@@ -174,7 +174,9 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	lctx, stopListen := context.WithCancel(ctx)
 	listenDone := make(chan error, 1)
-	go func() { listenDone <- ctnetlink.Listen(lctx, 0, &d.ctStats, d.ctEvent, d.rateLimited("conntrack events")) }()
+	go func() {
+		listenDone <- ctnetlink.Listen(lctx, 0, &d.ctStats, d.ctEvent, d.rateLimited("conntrack events"))
+	}()
 	defer func() { stopListen(); <-listenDone }()
 
 	d.log.Info("ready", "table", "inet "+cfg.Table, "divert", d.table.Divert().String(), "hooks", cfg.Hooks,

@@ -29,8 +29,8 @@ type worker struct {
 
 	res     conntrack.Result
 	pkt     rewrite.Packet
-	change  rules.Change // this Result's pinholes, indexed by opening
-	batch   rules.Change // what goes to the kernel
+	change  rules.Change   // this Result's pinholes, indexed by opening
+	batch   rules.Change   // what goes to the kernel
 	opening map[uint64]int // pinhole ID -> index in change.Add
 	liberal map[conntrack.Flow]bool
 	tried   map[conntrack.Flow]bool // flows resolved through ctnetlink once
