@@ -3,17 +3,17 @@ module github.com/ftpalg/ftpalg
 go 1.26
 
 require (
-	github.com/florianl/go-nfqueue/v2 v2.1.0 // indirect
+	github.com/florianl/go-nfqueue/v2 v2.1.0
+	github.com/google/nftables v0.3.1-0.20251119083706-1db35da82052
+	github.com/gopacket/gopacket v1.7.7
+	github.com/mdlayher/netlink v1.9.0
+	go.yaml.in/yaml/v3 v3.0.4
+	golang.org/x/sys v0.45.0
+)
+
+require (
 	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/google/nftables v0.3.1-0.20251119083706-1db35da82052 // indirect
-	github.com/gopacket/gopacket v1.7.7 // indirect
-	github.com/mdlayher/netlink v1.9.0 // indirect
 	github.com/mdlayher/socket v0.5.1 // indirect
-	github.com/pkg/errors v0.9.1 // indirect
-	github.com/ti-mo/conntrack v0.5.2 // indirect
-	github.com/ti-mo/netfilter v0.5.3 // indirect
-	go.yaml.in/yaml/v3 v3.0.4 // indirect
 	golang.org/x/net v0.55.0 // indirect
 	golang.org/x/sync v0.19.0 // indirect
-	golang.org/x/sys v0.45.0 // indirect
 )

@@ -6,4 +6,59 @@
 // (one-shot pinholes, element timeouts). "ftpalg replay" and the tests use
 // it to predict which data connections the kernel would admit; it never
 // replaces the real table in the daemon.
+//
+// # The nftables table (Linux)
+//
+// Table is the real thing, built through github.com/google/nftables (the
+// only package of ftpalg that imports it; Linux only). Open creates one
+// table in family inet, named by Spec.Table ("ftpalg" below), replacing a
+// table of that name from an earlier run in the same batch. Chains hold
+// static rules; everything that changes at run time is a set or map
+// element with a timeout, so the kernel cleans up even if the daemon dies.
+//
+//	set ctlports   inet_service, constant: the control ports
+//	set pin4/pin6  ipv4_addr . ipv4_addr . inet_service (ipv6 for pin6),
+//	               flags dynamic,timeout: src . dst . dst port of a pinhole
+//	map dnat4/6    src . public dst . port : private dst . port
+//	map snat4/6    src . private dst . port : new source address
+//
+// For each hook H of Spec.Hooks (forward, input, output), two base chains:
+//
+//	divert-H   filter, priority -10: TCP to or from a control port goes to
+//	           NFQUEUE (Spec.QueueNum, or a range of Spec.QueueCount queues
+//	           spread by flow, both directions on one queue; BYPASS if
+//	           Spec.FailOpen). Native nft "queue" where the kernel has it,
+//	           otherwise the xtables NFQUEUE target (revision 3) through
+//	           nft_compat; Open probes which (Table.Divert says).
+//	pinhole-H  filter, priority -5: a new TCP connection whose
+//	           src . dst . dport is in pin4/pin6 deletes that element (the
+//	           pinhole is one-shot) and gets Spec.Mark OR-ed into its ct
+//	           mark. The admin's own ruleset admits it, and its
+//	           retransmitted SYNs, with "ct mark & MARK == MARK accept".
+//
+// and the NAT chains:
+//
+//	nat-pre      nat prerouting, priority -110 (before the usual -100):
+//	             dnat to the dnat4/dnat6 entry of src . dst . dport
+//	nat-post     nat postrouting, priority 90 (before the usual 100): snat
+//	             to the snat4/snat6 entry of src . dst . dport, dst being
+//	             the address after DNAT
+//	nat-output   nat output, priority -110, only with the output hook:
+//	             dnat for connections the firewall itself opens
+//
+// The names are fixed: tests, README and the e2e harness use them. They
+// avoid "dnat" and "snat", which the nft parser takes as keywords. With
+// compat divert nft 1.0.6 cannot print the NFQUEUE target of an inet table ("XT target NFQUEUE
+// not found") and warns that the table is managed by iptables-nft; the
+// kernel runs the rule all the same.
+//
+// A Pin is one pinhole plus, if HasMap, its mapping; Table.Apply sends a
+// Change (pins to add and to remove) as one netlink batch. It keeps
+// track of which pin holds which element, so removing one of two pins
+// with the same key leaves the element to the other. Element removal uses
+// NFT_MSG_DESTROYSETELEM (no error for an element the kernel already
+// consumed or expired), which needs Linux 6.3 or later. Present is the
+// watchdog's cheap check that nobody flushed the ruleset; Rebuild puts
+// the table and the live pins back. Elements lists the sets and maps with
+// the time left on each element.
 package rules

@@ -1,0 +1,337 @@
+//go:build linux
+
+package rules
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/xt"
+	"golang.org/x/sys/unix"
+)
+
+// This file builds the ruleset. Chains hold only static rules; everything
+// that changes at run time is a set or map element (STYLE.md section 7).
+// The encodings match what nft 1.0.6 generates for the same rules (checked
+// with "nft --debug=netlink").
+
+// Chain names. Not "dnat"/"snat": those are keywords of the nft grammar,
+// so "nft list chain inet ftpalg dnat" would be a syntax error.
+const (
+	chainDNAT    = "nat-pre"
+	chainSNAT    = "nat-post"
+	chainDNATOut = "nat-output"
+)
+
+// Chain priorities.
+const (
+	prioDivert  = -10  // filter hooks: queue control packets
+	prioPinhole = -5   // filter hooks: consume pinholes, set the ct mark
+	prioDNAT    = -110 // before the usual dstnat (-100): our exact mapping wins
+	prioSNAT    = 90   // before the usual srcnat (100)
+)
+
+// Registers (enum nft_registers): NFT_REG_1..3 are 16 bytes wide,
+// NFT_REG32_xx are 4-byte slots; NFT_REG_1 covers NFT_REG32_00..03 (8..11).
+const (
+	reg1    = 1
+	reg2    = 2
+	reg3    = 3
+	reg32_1 = 9  // NFT_REG32_01
+	reg32_2 = 10 // NFT_REG32_02
+)
+
+// dynsetOpDelete is NFT_DYNSET_OP_DELETE, which x/sys/unix does not name.
+const dynsetOpDelete = 2
+
+// xt_NFQUEUE flags (linux/netfilter/xt_NFQUEUE.h).
+const (
+	nfqFlagBypass    = 0x01
+	nfqFlagCPUFanout = 0x02 // never set: we spread by flow, not by CPU
+)
+
+// family holds what differs between the IPv4 and IPv6 halves of the
+// ruleset.
+type family struct {
+	nfproto  byte
+	addrLen  uint32
+	saddrOff uint32
+	daddrOff uint32
+	keyRegs  [3]uint32 // registers of saddr, daddr, dport in a concatenated key
+	portReg  uint32    // register of the port when "addr . port" map data is looked up into reg1
+	addrType nftables.SetDatatype
+	pin      string
+	dnat     string
+	snat     string
+}
+
+var families = [2]family{
+	{
+		nfproto: unix.NFPROTO_IPV4, addrLen: 4, saddrOff: 12, daddrOff: 16,
+		keyRegs: [3]uint32{reg1, reg32_1, reg32_2}, portReg: reg32_1,
+		addrType: nftables.TypeIPAddr, pin: setPin4, dnat: mapDNAT4, snat: mapSNAT4,
+	},
+	{
+		nfproto: unix.NFPROTO_IPV6, addrLen: 16, saddrOff: 8, daddrOff: 24,
+		keyRegs: [3]uint32{reg1, reg2, reg3}, portReg: reg2,
+		addrType: nftables.TypeIP6Addr, pin: setPin6, dnat: mapDNAT6, snat: mapSNAT6,
+	},
+}
+
+func (f family) keyType() nftables.SetDatatype {
+	return nftables.MustConcatSetType(f.addrType, f.addrType, nftables.TypeInetService)
+}
+
+// sets returns fresh descriptors of all our sets and maps. The library
+// stores a transaction ID in a *Set when it is added, so each batch that
+// creates the sets takes new ones.
+func sets(tb *nftables.Table) map[string]*nftables.Set {
+	m := map[string]*nftables.Set{
+		setCtlPorts: {Table: tb, Name: setCtlPorts, Constant: true, KeyType: nftables.TypeInetService, KeyByteOrder: binaryutil.BigEndian},
+	}
+	for _, f := range families {
+		m[f.pin] = &nftables.Set{Table: tb, Name: f.pin, HasTimeout: true, Dynamic: true,
+			KeyType: f.keyType(), KeyByteOrder: binaryutil.BigEndian}
+		m[f.dnat] = &nftables.Set{Table: tb, Name: f.dnat, HasTimeout: true, IsMap: true,
+			KeyType: f.keyType(), KeyByteOrder: binaryutil.BigEndian,
+			DataType: nftables.MustConcatSetType(f.addrType, nftables.TypeInetService)}
+		m[f.snat] = &nftables.Set{Table: tb, Name: f.snat, HasTimeout: true, IsMap: true,
+			KeyType: f.keyType(), KeyByteOrder: binaryutil.BigEndian, DataType: f.addrType}
+	}
+	return m
+}
+
+// setOrder is the order in which sets are created and listed.
+var setOrder = []string{setCtlPorts, setPin4, setPin6, mapDNAT4, mapDNAT6, mapSNAT4, mapSNAT6}
+
+// chainDef is one base chain and its static rules.
+type chainDef struct {
+	name  string
+	typ   nftables.ChainType
+	hook  *nftables.ChainHook
+	prio  int32
+	rules [][]expr.Any
+}
+
+var hookNums = map[string]*nftables.ChainHook{
+	HookForward: nftables.ChainHookForward,
+	HookInput:   nftables.ChainHookInput,
+	HookOutput:  nftables.ChainHookOutput,
+}
+
+// chainDefs is the whole ruleset for spec s with divert mode d. The sets
+// are needed for their transaction IDs.
+func chainDefs(s Spec, d Divert, st map[string]*nftables.Set) []chainDef {
+	var out []chainDef
+	hasOutput := false
+	for _, h := range s.Hooks {
+		hasOutput = hasOutput || h == HookOutput
+		out = append(out, chainDef{
+			name: "divert-" + h, typ: nftables.ChainTypeFilter, hook: hookNums[h], prio: prioDivert,
+			rules: [][]expr.Any{divertRule(s, d, st[setCtlPorts], 2), divertRule(s, d, st[setCtlPorts], 0)},
+		})
+		out = append(out, chainDef{
+			name: "pinhole-" + h, typ: nftables.ChainTypeFilter, hook: hookNums[h], prio: prioPinhole,
+			rules: [][]expr.Any{pinholeRule(families[0], s.Mark, st[setPin4]), pinholeRule(families[1], s.Mark, st[setPin6])},
+		})
+	}
+	dnat := [][]expr.Any{natRule(families[0], expr.NATTypeDestNAT, st[mapDNAT4]), natRule(families[1], expr.NATTypeDestNAT, st[mapDNAT6])}
+	out = append(out, chainDef{name: chainDNAT, typ: nftables.ChainTypeNAT, hook: nftables.ChainHookPrerouting, prio: prioDNAT, rules: dnat})
+	out = append(out, chainDef{name: chainSNAT, typ: nftables.ChainTypeNAT, hook: nftables.ChainHookPostrouting, prio: prioSNAT,
+		rules: [][]expr.Any{natRule(families[0], expr.NATTypeSourceNAT, st[mapSNAT4]), natRule(families[1], expr.NATTypeSourceNAT, st[mapSNAT6])}})
+	if hasOutput {
+		dnat := [][]expr.Any{natRule(families[0], expr.NATTypeDestNAT, st[mapDNAT4]), natRule(families[1], expr.NATTypeDestNAT, st[mapDNAT6])}
+		out = append(out, chainDef{name: chainDNATOut, typ: nftables.ChainTypeNAT, hook: nftables.ChainHookOutput, prio: prioDNAT, rules: dnat})
+	}
+	return out
+}
+
+// queueBuild adds the whole table to c's batch: "add table; delete table;
+// add table" (so an existing table of that name, say from a previous run,
+// goes in the same batch, and a missing one is no error), then sets,
+// chains, rules and the elements of pins.
+func queueBuild(c *nftables.Conn, s Spec, d Divert, els []elem) error {
+	tb := &nftables.Table{Family: nftables.TableFamilyINet, Name: s.Table}
+	c.AddTable(tb)
+	c.DelTable(tb)
+	c.AddTable(tb)
+	st := sets(tb)
+	for _, name := range setOrder {
+		var initial []nftables.SetElement
+		if name == setCtlPorts {
+			for _, p := range s.ControlPorts {
+				initial = append(initial, nftables.SetElement{Key: binaryutil.BigEndian.PutUint16(p)})
+			}
+		}
+		if err := c.AddSet(st[name], initial); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	policy := nftables.ChainPolicyAccept
+	for _, cd := range chainDefs(s, d, st) {
+		ch := c.AddChain(&nftables.Chain{Name: cd.name, Table: tb, Type: cd.typ, Hooknum: cd.hook,
+			Priority: nftables.ChainPriorityRef(nftables.ChainPriority(cd.prio)), Policy: &policy})
+		for _, r := range cd.rules {
+			c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: r})
+		}
+	}
+	return queueAdd(c, st, els)
+}
+
+// queueAdd adds elements, grouped into one message per set.
+func queueAdd(c *nftables.Conn, st map[string]*nftables.Set, els []elem) error {
+	bySet := map[string][]nftables.SetElement{}
+	for _, e := range els {
+		bySet[e.set] = append(bySet[e.set], nftables.SetElement{Key: e.key, Val: e.val, Timeout: e.timeout})
+	}
+	for _, name := range setOrder {
+		if len(bySet[name]) == 0 {
+			continue
+		}
+		if err := c.SetAddElements(st[name], bySet[name]); err != nil {
+			return fmt.Errorf("add to %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// queueDestroy destroys elements (no error for one that is gone).
+func queueDestroy(c *nftables.Conn, st map[string]*nftables.Set, els []elem) error {
+	bySet := map[string][]nftables.SetElement{}
+	for _, e := range els {
+		bySet[e.set] = append(bySet[e.set], nftables.SetElement{Key: e.key})
+	}
+	for _, name := range setOrder {
+		if len(bySet[name]) == 0 {
+			continue
+		}
+		if err := c.SetDestroyElements(st[name], bySet[name]); err != nil {
+			return fmt.Errorf("destroy in %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// tcp is "meta l4proto tcp".
+func tcp() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{unix.IPPROTO_TCP}},
+	}
+}
+
+// divertRule is "meta l4proto tcp tcp dport|sport @ctlports counter
+// queue ..." with portOff 2 (dport) or 0 (sport).
+func divertRule(s Spec, d Divert, ctl *nftables.Set, portOff uint32) []expr.Any {
+	return append(tcp(),
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: portOff, Len: 2},
+		&expr.Lookup{SourceRegister: reg1, SetName: ctl.Name, SetID: ctl.ID},
+		&expr.Counter{},
+		queueExpr(d, s.QueueNum, s.QueueCount, s.FailOpen),
+	)
+}
+
+// queueExpr sends the packet to queue num (or spreads flows over num ..
+// num+total-1), with BYPASS if failOpen. Native: the nft queue
+// expression. Compat: the xtables NFQUEUE target, revision 3.
+func queueExpr(d Divert, num, total uint16, failOpen bool) expr.Any {
+	if d == DivertNative {
+		q := &expr.Queue{Num: num, Total: total}
+		if failOpen {
+			q.Flag |= expr.QueueFlagBypass
+		}
+		return q
+	}
+	var flags uint16
+	if failOpen {
+		flags |= nfqFlagBypass
+	}
+	info := xt.Unknown(nfqInfoV3(num, total, flags))
+	return &expr.Target{Name: "NFQUEUE", Rev: 3, Info: &info}
+}
+
+// nfqInfoV3 encodes struct xt_NFQ_info_v3 {__u16 queuenum; __u16
+// queues_total; __u16 flags;} in host byte order, padded to 8 bytes
+// (XT_ALIGN) as nft_compat requires.
+func nfqInfoV3(num, total, flags uint16) []byte {
+	b := make([]byte, 8)
+	binary.NativeEndian.PutUint16(b[0:], num)
+	binary.NativeEndian.PutUint16(b[2:], total)
+	binary.NativeEndian.PutUint16(b[4:], flags)
+	return b
+}
+
+// nfproto is "meta nfproto ipv4|ipv6": an inet chain sees both, and the
+// payload offsets below are only right for one.
+func nfproto(f family) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{f.nfproto}},
+	}
+}
+
+// loadKey loads "saddr . daddr . tcp dport" into the key registers.
+func loadKey(f family) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: f.keyRegs[0], Base: expr.PayloadBaseNetworkHeader, Offset: f.saddrOff, Len: f.addrLen},
+		&expr.Payload{DestRegister: f.keyRegs[1], Base: expr.PayloadBaseNetworkHeader, Offset: f.daddrOff, Len: f.addrLen},
+		&expr.Payload{DestRegister: f.keyRegs[2], Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+	}
+}
+
+// pinholeRule is "ct state new meta nfproto F meta l4proto tcp saddr .
+// daddr . tcp dport @pinF delete @pinF { saddr . daddr . tcp dport }
+// counter ct mark set ct mark | mark". The lookup leaves the key
+// registers alone, so the dynset reuses them.
+func pinholeRule(f family, mark uint32, pin *nftables.Set) []expr.Any {
+	r := []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATE, Register: reg1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(0)},
+	}
+	r = append(r, nfproto(f)...)
+	r = append(r, tcp()...)
+	r = append(r, loadKey(f)...)
+	return append(r,
+		&expr.Lookup{SourceRegister: reg1, SetName: pin.Name, SetID: pin.ID},
+		&expr.Dynset{SrcRegKey: reg1, SetName: pin.Name, SetID: pin.ID, Operation: dynsetOpDelete},
+		&expr.Counter{},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^mark), Xor: binaryutil.NativeEndian.PutUint32(mark)},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1, SourceRegister: true},
+	)
+}
+
+// natRule is "meta nfproto F meta l4proto tcp dnat|snat F to saddr .
+// daddr . tcp dport map @m". The lookup writes the map data to reg1:
+// for DNAT "addr . port" (port in portReg), for SNAT the address alone.
+func natRule(f family, typ expr.NATType, m *nftables.Set) []expr.Any {
+	r := append(nfproto(f), tcp()...)
+	r = append(r, loadKey(f)...)
+	nat := &expr.NAT{Type: typ, Family: uint32(f.nfproto), RegAddrMin: reg1}
+	if typ == expr.NATTypeDestNAT {
+		nat.RegProtoMin = f.portReg
+	}
+	return append(r,
+		&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: m.Name, SetID: m.ID},
+		nat,
+	)
+}
+
+// queueProbe adds to c's batch a throwaway table with one rule that
+// diverts with mode d, and deletes the table again: the batch fails if
+// the kernel lacks the expression, and leaves nothing behind either way.
+// The table is created with NLM_F_EXCL, so it never touches a table that
+// happens to have the probe's name.
+func queueProbe(c *nftables.Conn, name string, d Divert) {
+	tb := &nftables.Table{Family: nftables.TableFamilyINet, Name: name}
+	c.CreateTable(tb)
+	ch := c.AddChain(&nftables.Chain{Name: "probe", Table: tb})
+	c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: append(tcp(), queueExpr(d, 0, 1, true))})
+	c.DelTable(tb)
+}
