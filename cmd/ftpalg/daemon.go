@@ -254,7 +254,7 @@ func (d *daemon) ctEvent(e ctnetlink.Event) {
 		}
 		return
 	}
-	if e.Type != ctnetlink.EventNew || info.Mark&d.cfg.Pinhole.Mark == 0 {
+	if mark := d.cfg.Pinhole.Mark; e.Type != ctnetlink.EventNew || info.Mark&mark != mark {
 		return
 	}
 	// A data connection admitted by a pinhole: the filter saw it from the

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,6 +48,36 @@ func TestUsageErrors(t *testing.T) {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("pinhole:\n  mark: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args     []string
+		code     int
+		out, err string
+	}{
+		{[]string{"check", "-config", "../../testdata/ftpalg.yaml"}, 0, "ok", ""},
+		{[]string{"check", "-config", "../../testdata/ftpalg.yaml", "-print"}, 0, "mark: 0x2000", ""},
+		{[]string{"check", "-config", bad}, 1, "", "line 2: pinhole.mark"},
+		{[]string{"check"}, 2, "", "usage"},
+		{[]string{"check", "-config", filepath.Join(dir, "missing.yaml")}, 1, "", "no such file"},
+		{[]string{"run", "-config", bad}, 1, "", "line 2: pinhole.mark"},
+		{[]string{"run", "extra"}, 2, "", "unexpected arguments"},
+		{[]string{"frobnicate"}, 2, "", "unknown command"},
+	}
+	for _, tt := range tests {
+		var out, errb bytes.Buffer
+		code := run(tt.args, &out, &errb)
+		if code != tt.code || !strings.Contains(out.String(), tt.out) || !strings.Contains(errb.String(), tt.err) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q",
+				tt.args, code, out.String(), errb.String(), tt.code, tt.out, tt.err)
 		}
 	}
 }

@@ -42,6 +42,9 @@ type worker struct {
 	trStats conntrack.Stats
 }
 
+// maxTried bounds the set of flows already looked up in conntrack.
+const maxTried = 1 << 16
+
 type ctlKind uint8
 
 const (
@@ -184,6 +187,9 @@ func (w *worker) resolve(b []byte) {
 	}
 	if _, ok := w.d.cache.Get(flow); ok {
 		return
+	}
+	if len(w.tried) >= maxTried {
+		clear(w.tried) // flows the Tracker never took (table full) must not grow it forever
 	}
 	w.tried[flow] = true
 	info, err := w.d.ct.Resolve(flow)
