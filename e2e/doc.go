@@ -1,0 +1,60 @@
+// Package e2e holds ftpalg's end-to-end tests: real FTP servers, real FTP
+// clients and the real ftpalg daemon, with every packet going through a real
+// kernel path inside throwaway network namespaces.
+//
+// # What is tested
+//
+// Each test builds a small lab of network namespaces joined by veth pairs:
+// usually client — gateway — server, with ftpalg running in the gateway
+// namespace (hooks: [forward]), or client — server with ftpalg on the FTP
+// host itself (hooks: [input, output]). The gateway or host carries an
+// ordinary administrator ruleset (table inet admin) whose filter chain has
+// policy drop and admits only new control connections (tcp dport 21),
+// established traffic, and connections that carry ftpalg's ct mark. No
+// kernel FTP helper is used anywhere except in TestLabBaselineKernelHelper,
+// which runs the same lab with the kernel's nf_conntrack_ftp/nf_nat_ftp
+// instead of ftpalg so that a broken lab can be told apart from a broken
+// ftpalg.
+//
+// The cases: a server behind DNAT (vsftpd and pyftpdlib; PASV, EPSV, PORT and
+// EPRT; downloads and uploads with curl, lftp and an FTP client written in
+// the test), a client behind masquerade, host mode, IPv6 without NAT, a long
+// session whose rewrites make control lines both grow and shrink (conntrack
+// must not count a single INVALID packet), and the negative cases: without
+// ftpalg no data connection gets through; a pinhole admits only the
+// announced connection; unused pinholes expire; nothing of a session is left
+// after it ends; a clean stop removes ftpalg's table, kill -9 leaves only
+// elements that time out; a deleted table comes back.
+//
+// Every transfer is checked byte for byte (SHA-256). Addresses are taken
+// only from documentation and private ranges and are used only inside the
+// lab's namespaces.
+//
+// # Running
+//
+// The tests need root, nft, conntrack, ip, vsftpd, /usr/bin/python3 with
+// pyftpdlib, curl and lftp (Debian 12: apt-get install nftables conntrack
+// iproute2 vsftpd python3-pyftpdlib lftp curl). They build ./cmd/ftpalg once
+// per run.
+//
+//	go test ./e2e/ -v
+//	go test ./e2e/ -v -run 'TestGatewayDNAT/vsftpd'
+//
+// Environment:
+//
+//	FTPALG_E2E=require   a missing prerequisite (not root, a missing binary)
+//	                     is a failure instead of a skip; CI sets this so that
+//	                     the suite can never be skipped silently.
+//	FTPALG_E2E=skip      (or unset) a missing prerequisite skips the test.
+//	FTPALG_E2E=off       skip the whole package.
+//	FTPALG_E2E_BIN=path  test this ftpalg binary instead of building one.
+//	FTPALG_E2E_VERBOSE=1 print the diagnostics (logs, rulesets, conntrack)
+//	                     for passing tests too.
+//	FTPALG_E2E_KEEP=1    keep ftpalg's log and the lab's files on failure
+//	                     (the path is printed); namespaces are always removed.
+//
+// Namespaces are named fte-<pid>-<n>; every namespace and every process a
+// test starts is removed in t.Cleanup, on failure too. On failure the test
+// log gets ftpalg's log, the FTP servers' logs, and for every namespace of
+// the lab `nft list ruleset`, `conntrack -L` and `conntrack -S`.
+package e2e
