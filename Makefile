@@ -3,7 +3,7 @@
 build:
 	go build -o ftpalg ./cmd/ftpalg
 
-# The whole suite; .ci/run runs exactly this.
+# The whole suite: the same as scripts/test, which .ci/run runs.
 test:
 	scripts/test
 
