@@ -27,11 +27,31 @@ const (
 	queueDepth    = 4096 // packets waiting between a reader and its worker
 )
 
+// The daemon's seams, in its own terms. The real parts are *rules.Table,
+// *ctnetlink.Conn and *nfq.Queue; worker_test.go replaces them with
+// recording fakes to check the order of what a decision does.
+type (
+	pinholeTable interface {
+		Apply(rules.Change) error
+		Present() (bool, error)
+		Rebuild([]rules.Pin) error
+	}
+	kernelConntrack interface {
+		Resolve(conntrack.Flow) (ctnetlink.Info, error)
+		SetLiberal(orig conntrack.Tuple) error
+	}
+	verdicter interface {
+		Accept(id uint32) error
+		AcceptModified(id uint32, b []byte) error
+		Drop(id uint32) error
+	}
+)
+
 type daemon struct {
 	cfg   config.Config
 	log   *slog.Logger
-	table *rules.Table
-	ct    *ctnetlink.Conn
+	table pinholeTable
+	ct    kernelConntrack
 	cache *ctnetlink.Cache
 	ports *conntrack.PortRegistry
 	pins  pinIndex
@@ -115,11 +135,12 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		ports: conntrack.NewPortRegistry(),
 		pins:  pinIndex{byID: make(map[uint64]pinRec), byKey: make(map[conntrack.Pinhole]uint64)},
 	}
-	var err error
-	if d.ct, err = ctnetlink.Dial(0); err != nil {
+	ct, err := ctnetlink.Dial(0)
+	if err != nil {
 		return err
 	}
-	defer d.ct.Close()
+	defer ct.Close()
+	d.ct = ct
 
 	wctx, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
@@ -141,7 +162,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			d.closeQueues()
 			return err
 		}
-		w.q = q
+		w.q, w.queue = q, q
 		conntrackOnQueue = q.Conntrack()
 		wg.Add(1)
 		go func() { defer wg.Done(); w.run(wctx) }()
@@ -152,7 +173,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		wg.Wait()
 	}()
 
-	d.table, err = rules.Open(rules.Spec{
+	table, err := rules.Open(rules.Spec{
 		Table:        cfg.Table,
 		Hooks:        cfg.Hooks,
 		ControlPorts: cfg.ControlPorts,
@@ -164,8 +185,9 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	d.table = table
 	defer func() {
-		if err := d.table.Close(); err != nil {
+		if err := table.Close(); err != nil {
 			d.log.Error("remove table", "table", cfg.Table, "err", err)
 		} else {
 			d.log.Info("table removed", "table", "inet "+cfg.Table)
@@ -179,7 +201,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}()
 	defer func() { stopListen(); <-listenDone }()
 
-	d.log.Info("ready", "table", "inet "+cfg.Table, "divert", d.table.Divert().String(), "hooks", cfg.Hooks,
+	d.log.Info("ready", "table", "inet "+cfg.Table, "divert", table.Divert().String(), "hooks", cfg.Hooks,
 		"queues", queueRange(cfg.Queue.Num, cfg.Queue.Count), "fail_open", cfg.Queue.FailOpen,
 		"control_ports", cfg.ControlPorts, "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark), "conntrack_on_queue", conntrackOnQueue)
 
@@ -209,8 +231,8 @@ func queueRange(num, count uint16) string {
 
 func (d *daemon) closeQueues() {
 	for _, w := range d.workers {
-		if w.q != nil {
-			w.q.Close()
+		if w.queue != nil {
+			w.queue.Close()
 		}
 	}
 }
@@ -293,11 +315,11 @@ func (d *daemon) rateLimited(what string) func(error) {
 
 func (d *daemon) logStats() {
 	for _, w := range d.workers {
-		qs := w.q.Stats()
+		qs := w.queue.Stats()
 		w.mu.Lock()
 		ts := w.trStats
 		w.mu.Unlock()
-		d.log.Info("queue stats", "queue", w.q.Num(), "received", qs.Received, "lost", qs.Lost, "overruns", qs.Overruns,
+		d.log.Info("queue stats", "queue", w.queue.Num(), "received", qs.Received, "lost", qs.Lost, "overruns", qs.Overruns,
 			"recv_errors", qs.RecvErrors, "verdicts", qs.Verdicts, "verdict_errors", qs.VerdictErrors,
 			"backlog_drops", w.backlogDrops.Load(), "sessions", ts.SessionsStarted, "rewrites", ts.Rewrites,
 			"refusals", ts.Refusals, "pinholes", ts.PinholesOpened, "modified", ts.Modified, "held", ts.Held)

@@ -20,7 +20,8 @@ import (
 type worker struct {
 	d   *daemon
 	idx int
-	q   *nfq.Queue
+	q     verdicter  // the queue's verdicts (queue itself in the daemon)
+	queue *nfq.Queue // nil in tests
 	tr  *conntrack.Tracker
 	log *slog.Logger
 
@@ -129,14 +130,7 @@ func (w *worker) run(ctx context.Context) {
 		case p := <-w.in:
 			w.packet(p)
 		case m := <-w.ctl:
-			now := time.Now()
-			switch m.kind {
-			case ctlUsed:
-				w.tr.PinholeUsed(m.id, &w.res)
-			case ctlEndFlow:
-				w.tr.EndFlow(m.flow, now, &w.res)
-			}
-			w.finish(now, 0, false)
+			w.control(m, time.Now())
 		case now := <-tick.C:
 			w.tr.Tick(now, &w.res)
 			w.finish(now, 0, false)
@@ -145,6 +139,17 @@ func (w *worker) run(ctx context.Context) {
 			w.mu.Unlock()
 		}
 	}
+}
+
+// control carries out a message from the conntrack listener.
+func (w *worker) control(m ctlMsg, now time.Time) {
+	switch m.kind {
+	case ctlUsed:
+		w.tr.PinholeUsed(m.id, &w.res)
+	case ctlEndFlow:
+		w.tr.EndFlow(m.flow, now, &w.res)
+	}
+	w.finish(now, 0, false)
 }
 
 func (w *worker) packet(p nfq.Packet) {

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftpalg/ftpalg/config"
+	"github.com/ftpalg/ftpalg/conntrack"
+	"github.com/ftpalg/ftpalg/ctnetlink"
+	"github.com/ftpalg/ftpalg/nfq"
+	"github.com/ftpalg/ftpalg/rewrite"
+	"github.com/ftpalg/ftpalg/rules"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// recorder is the fake kernel: every call lands in one ordered log, so a
+// test can check what happened before what.
+type recorder struct {
+	calls    []string
+	applyErr error
+	pins     map[uint64]rules.Pin
+	out      map[uint32][]byte // modified packets by ID
+}
+
+func (r *recorder) Apply(ch rules.Change) error {
+	for _, p := range ch.Remove {
+		r.calls = append(r.calls, fmt.Sprintf("remove %d", p.ID))
+	}
+	for _, p := range ch.Add {
+		r.calls = append(r.calls, fmt.Sprintf("add %d %v", p.ID, p.Pinhole))
+	}
+	if r.applyErr != nil {
+		return r.applyErr
+	}
+	for _, p := range ch.Remove {
+		delete(r.pins, p.ID)
+	}
+	for _, p := range ch.Add {
+		r.pins[p.ID] = p
+	}
+	return nil
+}
+func (r *recorder) Present() (bool, error)    { return true, nil }
+func (r *recorder) Rebuild([]rules.Pin) error { return nil }
+func (r *recorder) Resolve(f conntrack.Flow) (ctnetlink.Info, error) {
+	r.calls = append(r.calls, "resolve")
+	return ctnetlink.Info{}, ctnetlink.ErrNotFound
+}
+func (r *recorder) SetLiberal(orig conntrack.Tuple) error {
+	r.calls = append(r.calls, "liberal "+orig.Src.String()+" "+orig.Dst.String())
+	return nil
+}
+func (r *recorder) Accept(id uint32) error {
+	r.calls = append(r.calls, fmt.Sprintf("accept %d", id))
+	return nil
+}
+func (r *recorder) AcceptModified(id uint32, b []byte) error {
+	r.calls = append(r.calls, fmt.Sprintf("modified %d", id))
+	r.out[id] = append([]byte(nil), b...)
+	return nil
+}
+func (r *recorder) Drop(id uint32) error {
+	r.calls = append(r.calls, fmt.Sprintf("drop %d", id))
+	return nil
+}
+
+// take returns the calls since the last take.
+func (r *recorder) take() string {
+	s := strings.Join(r.calls, "; ")
+	r.calls = r.calls[:0]
+	return s
+}
+
+var (
+	client   = netip.MustParseAddrPort("198.51.100.10:40000")
+	server   = netip.MustParseAddrPort("10.0.0.2:21")
+	public   = netip.MustParseAddrPort("203.0.113.1:21")
+	testFlow = conntrack.Flow{Client: client, Server: server}
+)
+
+func newTestWorker(t *testing.T, logs io.Writer) (*worker, *recorder) {
+	t.Helper()
+	rec := &recorder{pins: map[uint64]rules.Pin{}, out: map[uint32][]byte{}}
+	cfg := config.Default()
+	d := &daemon{
+		cfg:   cfg,
+		log:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		table: rec,
+		ct:    rec,
+		cache: ctnetlink.NewCache(),
+		ports: conntrack.NewPortRegistry(),
+		pins:  pinIndex{byID: map[uint64]pinRec{}, byKey: map[conntrack.Pinhole]uint64{}},
+	}
+	w, err := newWorker(d, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.q = rec
+	d.workers = []*worker{w}
+	return w, rec
+}
+
+// tcp builds a control-connection packet as the forward hook sees it.
+func tcp(t *testing.T, fromClient bool, seq, ack uint32, syn bool, payload string) []byte {
+	t.Helper()
+	src, dst := client, server
+	if !fromClient {
+		src, dst = server, client
+	}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP,
+		SrcIP: net.IP(src.Addr().AsSlice()), DstIP: net.IP(dst.Addr().AsSlice())}
+	tc := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()),
+		Seq: seq, Ack: ack, SYN: syn, ACK: ack != 0, PSH: payload != "", Window: 65535}
+	tc.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		ip, tc, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestDecisionOrder checks the wiring promise: the pinhole and its NAT
+// mapping are in the kernel, and the control connection is be_liberal,
+// before the verdict that lets the announcing packet go; and a consumed
+// pinhole's mapping is removed when its data connection shows up.
+func TestDecisionOrder(t *testing.T) {
+	var logs bytes.Buffer
+	w, rec := newTestWorker(t, &logs)
+	// The conntrack listener saw the control connection: DNAT of
+	// 203.0.113.1:21 to 10.0.0.2:21.
+	w.d.cache.Put(ctnetlink.Info{Proto: 6,
+		Orig:  conntrack.Tuple{Src: client, Dst: public},
+		Reply: conntrack.Tuple{Src: server, Dst: client}})
+
+	const c0, s0 = 1000, 5000
+	greeting := "220 ready\r\n"
+	pasv := "PASV\r\n"
+	reply := "227 Entering Passive Mode (10,0,0,2,117,48).\r\n"
+	steps := []struct {
+		id   uint32
+		pkt  []byte
+		want string
+	}{
+		{1, tcp(t, true, c0, 0, true, ""), "accept 1"},
+		{2, tcp(t, false, s0, c0+1, true, ""), "accept 2"},
+		{3, tcp(t, true, c0+1, s0+1, false, ""), "accept 3"},
+		{4, tcp(t, false, s0+1, c0+1, false, greeting), "accept 4"},
+		{5, tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv), "accept 5"},
+		{6, tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
+			"add 1 198.51.100.10 -> 10.0.0.2:30000; liberal 198.51.100.10:40000 203.0.113.1:21; modified 6"},
+	}
+	for _, st := range steps {
+		w.packet(nfq.Packet{ID: st.id, Data: st.pkt})
+		if got := rec.take(); got != st.want {
+			t.Fatalf("packet %d: calls %q, want %q\nlogs:\n%s", st.id, got, st.want, logs.String())
+		}
+	}
+	var p rewrite.Packet
+	if err := rewrite.Decode(rec.out[6], &p); err != nil {
+		t.Fatal(err)
+	}
+	if want := "227 Entering Passive Mode (203,0,113,1,117,48).\r\n"; string(p.Payload) != want {
+		t.Fatalf("227 went out as %q, want %q", p.Payload, want)
+	}
+	pin := rec.pins[1]
+	if !pin.HasMap || pin.Mapping.Dst != netip.MustParseAddrPort("203.0.113.1:30000") || pin.Mapping.ToDst != netip.MustParseAddrPort("10.0.0.2:30000") {
+		t.Fatalf("mapping %+v", pin.Mapping)
+	}
+
+	// The client's ACK of the longer 227 is shifted back into the
+	// server's sequence space; be_liberal is not set twice.
+	grown := len("203,0,113,1") - len("10,0,0,2")
+	ackOut := s0 + 1 + uint32(len(greeting)+len(reply)+grown)
+	w.packet(nfq.Packet{ID: 7, Data: tcp(t, true, c0+1+uint32(len(pasv)), ackOut, false, "")})
+	if got := rec.take(); got != "modified 7" {
+		t.Fatalf("ACK: calls %q", got)
+	}
+	if err := rewrite.Decode(rec.out[7], &p); err != nil {
+		t.Fatal(err)
+	}
+	if want := ackOut - uint32(grown); uint32(p.Ack) != want {
+		t.Fatalf("ACK went out as %d, want %d", uint32(p.Ack), want)
+	}
+
+	// The data connection's conntrack NEW event carries the mark: the
+	// pinhole is used and its mapping goes.
+	w.d.ctEvent(ctnetlink.Event{Type: ctnetlink.EventNew, Info: ctnetlink.Info{Proto: 6, Mark: 0x2000,
+		Orig:  conntrack.Tuple{Src: netip.MustParseAddrPort("198.51.100.10:50000"), Dst: netip.MustParseAddrPort("203.0.113.1:30000")},
+		Reply: conntrack.Tuple{Src: netip.MustParseAddrPort("10.0.0.2:30000"), Dst: netip.MustParseAddrPort("198.51.100.10:50000")}}})
+	select {
+	case m := <-w.ctl:
+		w.control(m, timeNow())
+	default:
+		t.Fatal("the marked data connection was not routed to the pinhole's worker")
+	}
+	if got := rec.take(); got != "remove 1" {
+		t.Fatalf("used: calls %q", got)
+	}
+	if w.d.pins.len() != 0 || len(rec.pins) != 0 {
+		t.Fatalf("pinhole left behind: index %d, kernel %v", w.d.pins.len(), rec.pins)
+	}
+	for _, msg := range []string{`msg="session start"`, `msg="pinhole open"`, `msg=rewrite`, `msg="pinhole close"`, "reason=used"} {
+		if !strings.Contains(logs.String(), msg) {
+			t.Errorf("log lacks %s:\n%s", msg, logs.String())
+		}
+	}
+}
+
+// TestFailedBatch: when the kernel refuses the batch, the announcing packet
+// still gets its verdict (the transfer will fail, not the session), the
+// error is logged, and the pinhole is not remembered as installed.
+func TestFailedBatch(t *testing.T) {
+	var logs bytes.Buffer
+	w, rec := newTestWorker(t, &logs)
+	rec.applyErr = errors.New("netlink: no buffer space")
+	w.packet(nfq.Packet{ID: 1, Data: tcp(t, true, 1000, 0, true, "")})
+	w.packet(nfq.Packet{ID: 2, Data: tcp(t, false, 5000, 1001, true, "")})
+	w.packet(nfq.Packet{ID: 3, Data: tcp(t, false, 5001, 1001, false, "220 ready\r\n")})
+	w.packet(nfq.Packet{ID: 4, Data: tcp(t, true, 1001, 5012, false, "PASV\r\n")})
+	rec.take()
+	w.packet(nfq.Packet{ID: 5, Data: tcp(t, false, 5012, 1007, false, "227 Entering Passive Mode (10,0,0,2,117,48).\r\n")})
+	got := rec.take()
+	if !strings.HasSuffix(got, "accept 5") || !strings.Contains(got, "add ") {
+		t.Fatalf("calls %q: want the batch attempted, then the verdict", got)
+	}
+	if w.d.pins.len() != 0 {
+		t.Fatal("a pinhole the kernel refused is indexed as installed")
+	}
+	if !strings.Contains(logs.String(), "nftables batch failed") {
+		t.Fatalf("no error logged:\n%s", logs.String())
+	}
+}
+
+func timeNow() time.Time { return time.Now() }
