@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -141,6 +142,9 @@ func TestManyRewrites(t *testing.T) {
 	srv := startVsftpd(t, g.Server, dnServer, serverOpts{})
 	d := startDaemon(t, g.GW, gatewayConfig())
 	liberal := g.GW.MustRun(t, "sysctl", "-n", "net.netfilter.nf_conntrack_tcp_be_liberal")
+	if strings.TrimSpace(liberal) != "0" {
+		t.Fatalf("nf_conntrack_tcp_be_liberal is %q in the fresh gateway namespace; the case needs the default 0", liberal)
+	}
 
 	invalid0 := g.GW.ConntrackInvalid(t)
 	drops0 := adminInvalidDrops(t, g.GW, "forward")
