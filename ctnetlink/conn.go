@@ -140,31 +140,45 @@ type ListenStats struct {
 	Errors   atomic.Uint64
 }
 
-// Listen subscribes to conntrack NEW and DESTROY events in netns and calls
-// handle for each TCP event, on Listen's goroutine, until ctx ends.
-// handle must be quick. Overruns (ENOBUFS) lose events: they are counted,
-// reported to onError and listening goes on.
-func Listen(ctx context.Context, netns int, stats *ListenStats, handle func(Event), onError func(error)) error {
+// Events is a subscription to conntrack NEW and DESTROY events.
+type Events struct {
+	c *netlink.Conn
+}
+
+// Subscribe joins the conntrack NEW and DESTROY groups in netns (0: the
+// current namespace). Events that happen after it returns are delivered
+// by Run.
+func Subscribe(netns int) (*Events, error) {
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netns})
 	if err != nil {
-		return fmt.Errorf("ctnetlink: listen: %w", err)
+		return nil, fmt.Errorf("ctnetlink: listen: %w", err)
 	}
-	defer c.Close()
 	// NFNLGRP_CONNTRACK_NEW = 1, NFNLGRP_CONNTRACK_DESTROY = 3.
 	for _, g := range []uint32{1, 3} {
 		if err := c.JoinGroup(g); err != nil {
-			return fmt.Errorf("ctnetlink: join group %d: %w", g, err)
+			c.Close()
+			return nil, fmt.Errorf("ctnetlink: join group %d: %w", g, err)
 		}
 	}
 	_ = c.SetReadBuffer(8 << 20)
 	_ = c.SetOption(netlink.NoENOBUFS, false)
+	return &Events{c: c}, nil
+}
+
+// Run calls handle for each TCP event, on Run's goroutine, until ctx ends;
+// then it closes the subscription. handle must be quick. Overruns
+// (ENOBUFS) lose events: they are counted, reported to onError and
+// listening goes on.
+func (e *Events) Run(ctx context.Context, stats *ListenStats, handle func(Event), onError func(error)) {
+	c := e.c
+	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	for {
 		msgs, err := c.Receive()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) || errors.Is(err, unix.EBADF) {
-				return nil
+				return
 			}
 			if errors.Is(err, unix.ENOBUFS) {
 				stats.Overruns.Add(1)

@@ -32,16 +32,20 @@ func TestKernel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stats ListenStats
-	listenDone := make(chan error, 1)
+	listenDone := make(chan struct{})
+	sub, err := Subscribe(ns.FD())
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
-		listenDone <- Listen(ctx, ns.FD(), &stats, func(e Event) {
+		defer close(listenDone)
+		sub.Run(ctx, &stats, func(e Event) {
 			select {
 			case events <- e:
 			default:
 			}
 		}, nil)
 	}()
-	time.Sleep(100 * time.Millisecond) // let the listener join its groups
 
 	var ln net.Listener
 	var cl net.Conn
@@ -122,12 +126,9 @@ func TestKernel(t *testing.T) {
 
 	cancel()
 	select {
-	case err := <-listenDone:
-		if err != nil {
-			t.Fatal(err)
-		}
+	case <-listenDone:
 	case <-time.After(2 * time.Second):
-		t.Fatal("Listen did not return after its context ended")
+		t.Fatal("Run did not return after its context ended")
 	}
 }
 

@@ -152,6 +152,20 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		d.workers = append(d.workers, w)
 	}
+	// d.workers is fixed from here on: the listener reads it.
+	// Subscribe before anything is diverted, so that no control
+	// connection's NEW event is missed.
+	sub, err := ctnetlink.Subscribe(0)
+	if err != nil {
+		return err
+	}
+	lctx, stopListen := context.WithCancel(ctx)
+	listenDone := make(chan struct{})
+	go func() {
+		defer close(listenDone)
+		sub.Run(lctx, &d.ctStats, d.ctEvent, d.rateLimited("conntrack events"))
+	}()
+	defer func() { stopListen(); <-listenDone }()
 	// Queues are bound before the divert rules exist, so that no packet
 	// is diverted to a queue nobody reads.
 	conntrackOnQueue := false
@@ -194,13 +208,6 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 	}()
 
-	lctx, stopListen := context.WithCancel(ctx)
-	listenDone := make(chan error, 1)
-	go func() {
-		listenDone <- ctnetlink.Listen(lctx, 0, &d.ctStats, d.ctEvent, d.rateLimited("conntrack events"))
-	}()
-	defer func() { stopListen(); <-listenDone }()
-
 	d.log.Info("ready", "table", "inet "+cfg.Table, "divert", table.Divert().String(), "hooks", cfg.Hooks,
 		"queues", queueRange(cfg.Queue.Num, cfg.Queue.Count), "fail_open", cfg.Queue.FailOpen,
 		"control_ports", cfg.ControlPorts, "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark), "conntrack_on_queue", conntrackOnQueue)
@@ -213,9 +220,6 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			d.log.Info("stopping", "cause", context.Cause(ctx))
 			d.logStats()
 			return nil
-		case err := <-listenDone:
-			// Listen returns early only if it could not subscribe.
-			return err
 		case <-watch.C:
 			d.watchdog()
 		}

@@ -18,12 +18,12 @@ import (
 // the scratch state and the per-flow maps; the reader goroutine only
 // hands packets over through in.
 type worker struct {
-	d   *daemon
-	idx int
+	d     *daemon
+	idx   int
 	q     verdicter  // the queue's verdicts (queue itself in the daemon)
 	queue *nfq.Queue // nil in tests
-	tr  *conntrack.Tracker
-	log *slog.Logger
+	tr    *conntrack.Tracker
+	log   *slog.Logger
 
 	in  chan nfq.Packet
 	ctl chan ctlMsg
