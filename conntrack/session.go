@@ -98,6 +98,15 @@ func (s *Session) event(c *lineCtx, decision string, reason Reason, detail strin
 func (s *Session) effect(res *Result, e Effect) {
 	e.Session = s.id
 	e.Flow = s.flow
+	st := &s.tr.Stats
+	switch e.Kind {
+	case EffOpenPinhole:
+		st.PinholesOpened++
+	case EffClosePinhole:
+		st.PinholesClosed++
+	case EffViolation:
+		st.Refusals++
+	}
 	res.Effects = append(res.Effects, e)
 }
 
@@ -302,6 +311,7 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, spanOff, spanLen int, ann
 			return false
 		}
 		decision = "rewrite"
+		s.tr.Stats.Rewrites++
 		rewritten = splicedText(c.line, spanOff, spanLen, repl)
 	}
 	// A newer announcement supersedes the unused ones (the server only

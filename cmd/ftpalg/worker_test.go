@@ -209,6 +209,9 @@ func TestDecisionOrder(t *testing.T) {
 	if w.d.pins.len() != 0 || len(rec.pins) != 0 {
 		t.Fatalf("pinhole left behind: index %d, kernel %v", w.d.pins.len(), rec.pins)
 	}
+	if st := w.tr.Stats; st.Rewrites != 1 || st.PinholesOpened != 1 || st.PinholesClosed != 1 || st.Refusals != 0 {
+		t.Errorf("tracker stats %+v: want 1 rewrite, 1 pinhole opened and closed, no refusal", st)
+	}
 	for _, msg := range []string{`msg="session start"`, `msg="pinhole open"`, `msg=rewrite`, `msg="pinhole close"`, "reason=used"} {
 		if !strings.Contains(logs.String(), msg) {
 			t.Errorf("log lacks %s:\n%s", msg, logs.String())

@@ -1,0 +1,663 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkGatewayLoad is an end-to-end load run: S concurrent control
+// sessions of the Go client, each doing T passive downloads of a 4 KiB
+// file and QUIT, through the DNAT gateway (vsftpd 10.0.0.2 published as
+// 203.0.113.1, client 198.51.100.10, admin ruleset with policy drop and
+// "ct state invalid drop"). The same lab and workload run through three
+// gateways:
+//
+//	ftpalg          the admin ruleset admits ftpalg's ct mark; ftpalg runs
+//	                with the e2e gateway config at log level info, 1 queue
+//	ftpalg-2queues  the same with queue.count 2
+//	kernel-helper   no ftpalg: ct helper "ftp" and "related accept"
+//
+// Every transfer is checked byte for byte; any error fails the benchmark.
+// For the ftpalg variants the gateway's conntrack invalid counter and the
+// admin ruleset's invalid drops must not move, ftpalg must log no error
+// and its queues must report nothing lost.
+//
+//	go test -run='^$' -bench=GatewayLoad -benchtime=1x ./e2e/
+//
+// Environment: FTPALG_LOAD_SESSIONS (S, default 16), FTPALG_LOAD_TRANSFERS
+// (T, default 20), FTPALG_LOAD_CLIENTS (client addresses 198.51.100.10,
+// .11, ... that the sessions take in turn; default 1).
+//
+// Metrics per iteration: sessions/s and transfers/s (over the wall time
+// of the whole workload), p50-ms and p99-ms (one transfer, from sending
+// PASV to the end of the data), host-cpu-% (busy share of all CPUs, from
+// /proc/stat; the lab shares the machine with everything else), the CPU
+// time of the test process (the clients) and of vsftpd (with its reaped
+// session processes), ct-invalid (the gateway's conntrack invalid
+// counter, delta); for ftpalg also its CPU time (utime+stime), the control
+// packets its divert rules queued (rule counters, delta), the CPU time
+// per queued packet and its peak RSS (VmHWM).
+func BenchmarkGatewayLoad(b *testing.B) {
+	w := loadWorkload{
+		sessions:  envInt(b, "FTPALG_LOAD_SESSIONS", 16, 1, 1024),
+		transfers: envInt(b, "FTPALG_LOAD_TRANSFERS", 20, 1, 100000),
+		clients:   envInt(b, "FTPALG_LOAD_CLIENTS", 1, 1, 50),
+		size:      4 << 10,
+	}
+	for _, gw := range []struct {
+		name   string
+		kind   adminKind
+		queues int // 0: no ftpalg
+	}{
+		{"ftpalg", adminFtpalg, 1},
+		{"ftpalg-2queues", adminFtpalg, 2},
+		{"kernel-helper", adminKernelHelper, 0},
+	} {
+		b.Run(gw.name, func(b *testing.B) { benchGateway(b, gw.kind, gw.queues, w) })
+	}
+}
+
+type loadWorkload struct {
+	sessions, transfers, clients, size int
+}
+
+func envInt(b *testing.B, name string, def, lo, hi int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		b.Fatalf("%s=%q: want an integer in %d-%d", name, s, lo, hi)
+	}
+	return n
+}
+
+const loadPath = "/pub/load.bin"
+
+func benchGateway(b *testing.B, kind adminKind, queues int, w loadWorkload) {
+	g := loadLabDNAT(b, kind, w.clients)
+	srv := startVsftpd(b, g.Server, serverPriv, serverOpts{})
+	data := make([]byte, w.size)
+	rand.Read(data)
+	if err := os.WriteFile(filepath.Join(srv.Root, loadPath), data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var d *Daemon
+	var pid int
+	if queues > 0 {
+		cfg := gatewayConfig()
+		// The e2e config logs at debug (a line per FTP command and
+		// reply); a deployment logs at info, ftpalg's default.
+		yaml := strings.Replace(cfg.YAML(), "level: debug", "level: info", 1)
+		yaml = strings.Replace(yaml, "count: 1,", fmt.Sprintf("count: %d,", queues), 1)
+		if !strings.Contains(yaml, fmt.Sprintf("count: %d,", queues)) || !strings.Contains(yaml, "level: info") {
+			b.Fatalf("cannot derive the load config from:\n%s", cfg.YAML())
+		}
+		d = startDaemonYAML(b, g.GW, cfg, yaml)
+		pid = mainPID(b, d.Proc, "ftpalg")
+	}
+	clients := make([]netip.Addr, w.clients)
+	for i := range clients {
+		clients[i] = loadClientAddr(i)
+	}
+
+	// Warm-up: one session, one transfer. It proves the lab before the
+	// clock starts (and loads whatever kernel modules the path needs).
+	warm := loadWorkload{sessions: 1, transfers: 1, clients: 1, size: w.size}
+	if _, err := runLoad(g, warm, clients, data); err != nil {
+		b.Fatalf("warm-up: %v", err)
+	}
+
+	invalid0 := g.GW.ConntrackInvalid(b)
+	drops0 := adminInvalidDrops(b, g.GW, "forward")
+	var ctl0 uint64
+	var cpuD0 int64
+	if d != nil {
+		ctl0 = divertPackets(b, g.GW, d.Cfg.Table)
+		cpuD0 = procCPUTicks(b, pid, false)
+	}
+	vsftpdPID := srv.Proc.Pid()
+	cpuS0 := procCPUTicks(b, vsftpdPID, true)
+	cpuC0 := procCPUTicks(b, os.Getpid(), false)
+	host0 := hostCPU(b)
+
+	var lat []time.Duration
+	var wall time.Duration
+	iters := 0
+	for b.Loop() {
+		r, err := runLoad(g, w, clients, data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, r.lat...)
+		wall += r.wall
+		iters++
+	}
+	host1 := hostCPU(b)
+	cpuC1 := procCPUTicks(b, os.Getpid(), false)
+	// vsftpd's session processes end just after their 221: let the
+	// parent reap them so that their time is in its cutime/cstime.
+	eventually(3*time.Second, func() bool { return len(procChildren(vsftpdPID)) == 0 })
+	cpuS1 := procCPUTicks(b, vsftpdPID, true)
+
+	n := float64(iters)
+	sec := wall.Seconds()
+	b.ReportMetric(float64(w.sessions)*n/sec, "sessions/s")
+	b.ReportMetric(float64(w.sessions*w.transfers)*n/sec, "transfers/s")
+	slices.Sort(lat)
+	b.ReportMetric(ms(percentile(lat, 50)), "p50-ms")
+	b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")
+	busy, total := host1.busy-host0.busy, host1.total-host0.total
+	if total > 0 {
+		b.ReportMetric(100*float64(busy)/float64(total), "host-cpu-%")
+	}
+	tick := clockTick()
+	b.ReportMetric(ms(time.Duration(cpuC1-cpuC0)*tick)/n, "client-cpu-ms/op")
+	b.ReportMetric(ms(time.Duration(cpuS1-cpuS0)*tick)/n, "vsftpd-cpu-ms/op")
+
+	invalid := g.GW.ConntrackInvalid(b) - invalid0
+	drops := adminInvalidDrops(b, g.GW, "forward") - drops0
+	b.ReportMetric(float64(invalid), "ct-invalid")
+
+	if d == nil {
+		if invalid != 0 || drops != 0 {
+			b.Logf("kernel helper: the gateway's conntrack invalid counter moved by %d, the admin ruleset dropped %d invalid packets", invalid, drops)
+		}
+		return
+	}
+	cpuD1 := procCPUTicks(b, pid, false)
+	ctl := divertPackets(b, g.GW, d.Cfg.Table) - ctl0
+	hwm := procStatusKiB(b, pid, "VmHWM")
+	cpuD := time.Duration(cpuD1-cpuD0) * tick
+	b.ReportMetric(ms(cpuD)/n, "ftpalg-cpu-ms/op")
+	b.ReportMetric(float64(ctl)/n, "ctlpkts/op")
+	if ctl > 0 {
+		b.ReportMetric(float64(cpuD.Microseconds())/float64(ctl), "ftpalg-us/ctlpkt")
+	}
+	b.ReportMetric(float64(hwm)/1024, "ftpalg-peak-RSS-MiB")
+
+	if invalid != 0 {
+		b.Errorf("the gateway's conntrack invalid counter moved by %d during the run", invalid)
+	}
+	if drops != 0 {
+		b.Errorf("the admin ruleset dropped %d ct-invalid packets during the run", drops)
+	}
+	// ftpalg really did the work: one pinhole per transfer.
+	want := w.sessions*w.transfers*iters + 1
+	if got := d.Count(msg("pinhole open")); got < want {
+		b.Errorf("ftpalg logged %d \"pinhole open\", want at least %d (one per transfer)", got, want)
+	}
+	for _, e := range d.Entries() {
+		if e.Msg == "refuse" {
+			b.Errorf("ftpalg refused something in an ordinary session: %s", e.Raw)
+		}
+	}
+	noDaemonErrors(b, d)
+	mark := d.Mark()
+	d.StopClean(b)
+	checkQueueStats(b, d, mark, queues)
+}
+
+// checkQueueStats logs the per-queue stats ftpalg prints on exit and fails
+// on anything lost on the way.
+func checkQueueStats(b *testing.B, d *Daemon, mark, queues int) {
+	seen := 0
+	var received []string
+	for _, e := range d.Since(mark) {
+		if e.Msg != "queue stats" {
+			continue
+		}
+		seen++
+		b.Logf("queue stats: %s", e.Raw)
+		received = append(received, "queue "+e.Field("queue")+": "+e.Field("received"))
+		for _, k := range []string{"lost", "overruns", "recv_errors", "verdict_errors", "backlog_drops"} {
+			if v := e.Field(k); v != "0" {
+				b.Errorf("ftpalg queue %s: %s=%s", e.Field("queue"), k, v)
+			}
+		}
+	}
+	if seen != queues {
+		b.Errorf("ftpalg logged %d \"queue stats\" lines on exit, want %d", seen, queues)
+	}
+	b.Logf("control packets received per queue over ftpalg's life (warm-up included): %s", strings.Join(received, ", "))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[max(i, 1)-1]
+}
+
+// ---- the workload ----
+
+type loadResult struct {
+	wall time.Duration
+	lat  []time.Duration // one per transfer: PASV sent .. end of data
+}
+
+// runLoad runs w.sessions sessions at once; session i connects from
+// clients[i%len(clients)]. It returns the first errors, if any.
+func runLoad(g *gwLab, w loadWorkload, clients []netip.Addr, want []byte) (loadResult, error) {
+	server := netip.AddrPortFrom(g.Dial, 21)
+	lats := make([][]time.Duration, w.sessions)
+	errs := make([]error, w.sessions)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range w.sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lats[i], errs[i] = loadSession(g.Client, clients[i%len(clients)], server, w.transfers, want)
+		}()
+	}
+	wg.Wait()
+	r := loadResult{wall: time.Since(start)}
+	var failed []error
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, fmt.Errorf("session %d: %w", i, err))
+		}
+		r.lat = append(r.lat, lats[i]...)
+	}
+	if len(failed) > 0 {
+		more := ""
+		if len(failed) > 3 {
+			more = fmt.Sprintf("\n(and %d more failed sessions)", len(failed)-3)
+			failed = failed[:3]
+		}
+		return r, fmt.Errorf("%d of %d sessions failed:\n%w%s", len(errs)-countNil(errs), len(errs), errors.Join(failed...), more)
+	}
+	return r, nil
+}
+
+func countNil(errs []error) int {
+	n := 0
+	for _, e := range errs {
+		if e == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// loadSession is one control session: login, n PASV downloads, QUIT.
+func loadSession(ns *Netns, local netip.Addr, server netip.AddrPort, n int, want []byte) ([]time.Duration, error) {
+	c, err := DialFTP(ns, local, server)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) ([]time.Duration, error) {
+		c.Close()
+		return nil, fmt.Errorf("%w\nlast lines of the client's transcript:\n%s", err, tail(c.Transcript(), 12))
+	}
+	lat := make([]time.Duration, 0, n)
+	for j := range n {
+		t0 := time.Now()
+		d, err := c.Prepare(PASV)
+		if err != nil {
+			return fail(fmt.Errorf("transfer %d: %w", j, err))
+		}
+		var got []byte
+		var t1 time.Time
+		err = c.Transfer(d, "RETR "+loadPath, func(conn net.Conn) error {
+			var err error
+			got, err = io.ReadAll(conn)
+			t1 = time.Now()
+			return err
+		})
+		if err != nil {
+			return fail(fmt.Errorf("transfer %d: %w", j, err))
+		}
+		if len(got) != len(want) || !bytes.Equal(got, want) {
+			return fail(fmt.Errorf("transfer %d: got %d bytes (sha256 %s), want %d (sha256 %s)",
+				j, len(got), digest(got), len(want), digest(want)))
+		}
+		lat = append(lat, t1.Sub(t0))
+	}
+	if err := c.Quit(); err != nil {
+		return fail(err)
+	}
+	return lat, nil
+}
+
+// ---- the lab, built for a benchmark ----
+
+// loadClientAddr is the i-th client address: 198.51.100.10, .11, ...
+func loadClientAddr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)})
+}
+
+// loadLabDNAT is labDNAT's topology (case 1) for a *testing.B. newLab and
+// labDNAT take a *testing.T, which the Lab keeps for NS, Link, teardown
+// and the diagnostics; this builds the same Lab without one and does
+// those four things itself, through testing.TB. Everything else (Start,
+// Nft, startVsftpd, startDaemon's parts) is the harness's own.
+func loadLabDNAT(b *testing.B, kind adminKind, clients int) *gwLab {
+	b.Helper()
+	needLab(b)
+	id := fmt.Sprintf("fte-%d-%d", os.Getpid(), labSeq.Add(1))
+	dir, err := os.MkdirTemp(tmpRoot, id+"-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = os.Chmod(dir, 0o755)
+	l := &Lab{id: id, dir: dir} // l.t stays nil: see above
+	b.Cleanup(func() { loadTeardown(b, l) })
+	b.Cleanup(func() {
+		if b.Failed() || os.Getenv("FTPALG_E2E_VERBOSE") != "" {
+			loadDiagnostics(b, l)
+		}
+	})
+	ns := func(role string) *Netns {
+		name := l.id + "-" + role
+		if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+			b.Fatalf("ip netns add %s: %v: %s", name, err, out)
+		}
+		n := &Netns{Name: name, Role: role, lab: l}
+		l.mu.Lock()
+		l.nss = append(l.nss, n)
+		l.mu.Unlock()
+		n.MustRun(b, "ip", "link", "set", "lo", "up")
+		n.MustRun(b, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
+			"net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0")
+		return n
+	}
+	link := func(a *Netns, aif string, c *Netns, cif string) {
+		a.MustRun(b, "ip", "link", "add", aif, "type", "veth", "peer", "name", cif, "netns", c.Name)
+		a.MustRun(b, "ip", "link", "set", aif, "up")
+		c.MustRun(b, "ip", "link", "set", cif, "up")
+	}
+	g := &gwLab{Lab: l, Client: ns("c"), GW: ns("gw"), Server: ns("s")}
+	link(g.Client, "eth0", g.GW, "cl")
+	link(g.GW, "sv", g.Server, "eth0")
+	g.GW.Sysctl(b, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	g.ClientAddr, g.Dial, g.ServerAddr = clientPub, serverPubIP, serverPriv
+	for i := range clients {
+		g.Client.Addr(b, "eth0", loadClientAddr(i).String()+"/24")
+	}
+	g.Client.Route(b, "default", "198.51.100.1")
+	g.GW.Addr(b, "cl", "198.51.100.1/24")
+	g.GW.Addr(b, "cl", "203.0.113.1/32")
+	g.GW.Addr(b, "sv", "10.0.0.1/24")
+	g.Server.Addr(b, "eth0", "10.0.0.2/24")
+	g.Server.Route(b, "default", "10.0.0.1")
+	g.GW.Nft(b, gatewayAdmin(kind,
+		[]string{"ip daddr 203.0.113.1 tcp dport 21 dnat ip to 10.0.0.2"},
+		nil))
+	return g
+}
+
+// loadTeardown is Lab.teardown for a lab without a *testing.T.
+func loadTeardown(b *testing.B, l *Lab) {
+	l.mu.Lock()
+	procs := append([]*Proc(nil), l.procs...)
+	nss := append([]*Netns(nil), l.nss...)
+	l.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		procs[i].Stop(2 * time.Second)
+	}
+	for _, ns := range nss {
+		out, _ := exec.Command("ip", "netns", "pids", ns.Name).Output()
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
+			b.Logf("teardown: ip netns del %s: %v: %s", ns.Name, err, out)
+		}
+	}
+	if b.Failed() && os.Getenv("FTPALG_E2E_KEEP") != "" {
+		b.Logf("kept lab files in %s", l.dir)
+		return
+	}
+	os.RemoveAll(l.dir)
+}
+
+// loadDiagnostics is Lab.dumpDiagnostics for a lab without a *testing.T,
+// with long outputs (ftpalg's log, conntrack tables) cut to their tails.
+func loadDiagnostics(b *testing.B, l *Lab) {
+	l.mu.Lock()
+	diags := append([]diag(nil), l.diags...)
+	nss := append([]*Netns(nil), l.nss...)
+	l.mu.Unlock()
+	var s strings.Builder
+	fmt.Fprintf(&s, "\n======== diagnostics for lab %s ========\n", l.id)
+	for _, d := range diags {
+		fmt.Fprintf(&s, "---- %s ----\n%s\n", d.title, tail(d.fn(), 80))
+	}
+	for _, ns := range nss {
+		for _, c := range [][]string{
+			{"nft", "list", "ruleset"},
+			{"conntrack", "-C"},
+			{"conntrack", "-S"},
+		} {
+			out, err := ns.Run(c...)
+			if err != nil {
+				out += "\n(" + err.Error() + ")"
+			}
+			fmt.Fprintf(&s, "---- %s (%s): %s ----\n%s\n", ns.Role, ns.Name, strings.Join(c, " "), tail(out, 80))
+		}
+	}
+	b.Log(s.String())
+}
+
+// startDaemonYAML is startDaemon with a configuration file of its own
+// (startDaemon writes cfg.YAML(), which fixes queue.count at 1). cfg
+// describes what the test relies on (the table name).
+func startDaemonYAML(b *testing.B, ns *Netns, cfg DaemonConfig, yaml string) *Daemon {
+	b.Helper()
+	bin := ftpalgBinary(b)
+	path := filepath.Join(ns.lab.dir, "ftpalg-load.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	d := &Daemon{ns: ns, Cfg: cfg, changed: make(chan struct{})}
+	p, err := ns.Start("ftpalg", d.addLine, bin, "run", "-config", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.Proc = p
+	ns.lab.AddDiag("ftpalg config", func() string { return yaml })
+	if _, ok := d.WaitFor(10*time.Second, func(e LogEntry) bool { return e.Msg == "ready" }); !ok {
+		b.Fatalf("ftpalg did not log \"ready\" within 10s; its output:\n%s", tail(p.Output(), 60))
+	}
+	return d
+}
+
+// ---- what the kernel knows about the processes ----
+
+// mainPID is the pid of the program a Proc runs: ip netns exec execs it
+// in place, so it is the Proc's own pid; should ip ever fork, it is its
+// only child.
+func mainPID(b *testing.B, p *Proc, comm string) int {
+	pid := p.Pid()
+	if c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(c)) == comm {
+		return pid
+	}
+	for _, child := range procChildren(pid) {
+		if c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child)); strings.TrimSpace(string(c)) == comm {
+			return child
+		}
+	}
+	b.Fatalf("cannot find the %s process (started as pid %d)", comm, pid)
+	return 0
+}
+
+func procChildren(pid int) []int {
+	out, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+// procCPUTicks is utime+stime of a process from /proc/<pid>/stat, in
+// clock ticks; with children also cutime+cstime (the children it reaped).
+func procCPUTicks(b *testing.B, pid int, children bool) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatalf("cpu time of pid %d: %v", pid, err)
+	}
+	s := string(raw)
+	// Fields after "(comm)": state is field 3; utime, stime, cutime,
+	// cstime are fields 14-17.
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	if len(f) < 15 {
+		b.Fatalf("/proc/%d/stat: %q", pid, s)
+	}
+	last := 12
+	if children {
+		last = 14
+	}
+	var sum int64
+	for _, v := range f[11 : last+1] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			b.Fatalf("/proc/%d/stat: %q", pid, s)
+		}
+		sum += n
+	}
+	return sum
+}
+
+var clockTickOnce struct {
+	sync.Once
+	d time.Duration
+}
+
+// clockTick is the unit of /proc/<pid>/stat times: 1/sysconf(_SC_CLK_TCK)
+// (USER_HZ, 100 on every Linux this runs on; asked of getconf anyway).
+func clockTick() time.Duration {
+	clockTickOnce.Do(func() {
+		hz := 100
+		if out, err := exec.Command("getconf", "CLK_TCK").Output(); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && n > 0 {
+				hz = n
+			}
+		}
+		clockTickOnce.d = time.Second / time.Duration(hz)
+	})
+	return clockTickOnce.d
+}
+
+// procStatusKiB reads a "kB" line (VmHWM, VmRSS) of /proc/<pid>/status.
+func procStatusKiB(b *testing.B, pid int, key string) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return n
+				}
+			}
+		}
+	}
+	b.Fatalf("/proc/%d/status has no %s line", pid, key)
+	return 0
+}
+
+type cpuTimes struct{ busy, total uint64 }
+
+// hostCPU reads the machine-wide "cpu" line of /proc/stat: busy is
+// everything but idle and iowait.
+func hostCPU(b *testing.B) cpuTimes {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		b.Fatalf("/proc/stat: %q", line)
+	}
+	var t cpuTimes
+	// user nice system idle iowait irq softirq steal (guest is in user)
+	for i, v := range f[1:min(len(f), 9)] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			b.Fatalf("/proc/stat: %q", line)
+		}
+		t.total += n
+		if i != 3 && i != 4 {
+			t.busy += n
+		}
+	}
+	return t
+}
+
+// divertPackets sums the packet counters of the rules in ftpalg's
+// divert-* chains: the control packets sent to the queues.
+func divertPackets(b *testing.B, ns *Netns, table string) uint64 {
+	out, err := ns.Run("nft", "-j", "list", "table", "inet", table)
+	if err != nil {
+		b.Fatalf("nft -j list table inet %s: %v: %s", table, err, out)
+	}
+	// nft may warn about the compat target before the JSON.
+	if i := strings.Index(out, `{"nftables"`); i > 0 {
+		out = out[i:]
+	}
+	var doc struct {
+		Nftables []struct {
+			Rule *struct {
+				Chain string            `json:"chain"`
+				Expr  []json.RawMessage `json:"expr"`
+			} `json:"rule"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		b.Fatalf("nft -j list table inet %s: %v:\n%s", table, err, tail(out, 20))
+	}
+	var sum uint64
+	counters := 0
+	for _, o := range doc.Nftables {
+		if o.Rule == nil || !strings.HasPrefix(o.Rule.Chain, "divert-") {
+			continue
+		}
+		for _, e := range o.Rule.Expr {
+			var c struct {
+				Counter *struct {
+					Packets uint64 `json:"packets"`
+				} `json:"counter"`
+			}
+			if json.Unmarshal(e, &c) == nil && c.Counter != nil {
+				sum += c.Counter.Packets
+				counters++
+			}
+		}
+	}
+	if counters == 0 {
+		b.Fatalf("no counters in the divert chains of table inet %s:\n%s", table, tail(out, 40))
+	}
+	return sum
+}
