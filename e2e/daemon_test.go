@@ -16,17 +16,28 @@ import (
 
 // DaemonConfig is what the tests vary in ftpalg's configuration.
 type DaemonConfig struct {
+	LogLevel    string   // debug in the tests: a line per FTP command and reply
 	Hooks       []string // [forward] on a gateway, [input, output] on the FTP host
 	Timeout     string   // pinhole timeout
 	Mark        uint32
 	MaxPinholes int
-	Queue       int
+	Queue       int // the first queue number
+	Queues      int // queue.count
 	FailOpen    bool
 	Table       string
 }
 
 func gatewayConfig() DaemonConfig {
-	return DaemonConfig{Hooks: []string{"forward"}, Timeout: "30s", Mark: 0x2000, MaxPinholes: 4, FailOpen: true, Table: "ftpalg"}
+	return DaemonConfig{
+		LogLevel:    "debug",
+		Hooks:       []string{"forward"},
+		Timeout:     "30s",
+		Mark:        0x2000,
+		MaxPinholes: 4,
+		Queues:      1,
+		FailOpen:    true,
+		Table:       "ftpalg",
+	}
 }
 
 func hostConfig() DaemonConfig {
@@ -36,14 +47,14 @@ func hostConfig() DaemonConfig {
 }
 
 func (c DaemonConfig) YAML() string {
-	return fmt.Sprintf(`log: {level: debug, format: json}
-queue: {num: %d, count: 1, fail_open: %v}
+	return fmt.Sprintf(`log: {level: %s, format: json}
+queue: {num: %d, count: %d, fail_open: %v}
 control_ports: [21]
 hooks: [%s]
 table: %s
 pinhole: {timeout: %s, mark: 0x%x}
 policy: {min_data_port: 1024, bounce_check: true, max_pinholes: %d}
-`, c.Queue, c.FailOpen, strings.Join(c.Hooks, ", "), c.Table, c.Timeout, c.Mark, c.MaxPinholes)
+`, c.LogLevel, c.Queue, c.Queues, c.FailOpen, strings.Join(c.Hooks, ", "), c.Table, c.Timeout, c.Mark, c.MaxPinholes)
 }
 
 // LogEntry is one line of ftpalg's log.

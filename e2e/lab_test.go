@@ -30,9 +30,12 @@ var labSeq atomic.Int32
 
 // Lab owns a set of namespaces and the processes started in them.
 type Lab struct {
-	t   *testing.T
+	t   testing.TB
 	id  string // fte-<pid>-<n>
 	dir string // scratch files (configs, server roots, logs)
+	// diagTail, when set, cuts every diagnostic to its last diagTail
+	// lines: a load run's logs and conntrack tables are long.
+	diagTail int
 
 	mu    sync.Mutex
 	nss   []*Netns
@@ -52,7 +55,7 @@ type Netns struct {
 	lab  *Lab
 }
 
-func newLab(t *testing.T) *Lab {
+func newLab(t testing.TB) *Lab {
 	t.Helper()
 	needLab(t)
 	n := labSeq.Add(1)
@@ -88,7 +91,7 @@ func (l *Lab) dumpDiagnostics() {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n======== diagnostics for lab %s ========\n", l.id)
 	for _, d := range diags {
-		fmt.Fprintf(&b, "---- %s ----\n%s\n", d.title, strings.TrimRight(d.fn(), "\n"))
+		fmt.Fprintf(&b, "---- %s ----\n%s\n", d.title, l.cut(d.fn()))
 	}
 	for _, ns := range nss {
 		for _, c := range [][]string{
@@ -102,10 +105,19 @@ func (l *Lab) dumpDiagnostics() {
 			if err != nil {
 				out += "\n(" + err.Error() + ")"
 			}
-			fmt.Fprintf(&b, "---- %s (%s): %s ----\n%s\n", ns.Role, ns.Name, strings.Join(c, " "), strings.TrimRight(out, "\n"))
+			fmt.Fprintf(&b, "---- %s (%s): %s ----\n%s\n", ns.Role, ns.Name, strings.Join(c, " "), l.cut(out))
 		}
 	}
 	l.t.Log(b.String())
+}
+
+// cut trims a diagnostic's trailing newlines and, with diagTail, keeps
+// only its last lines.
+func (l *Lab) cut(s string) string {
+	if l.diagTail > 0 {
+		return tail(s, l.diagTail)
+	}
+	return strings.TrimRight(s, "\n")
 }
 
 func (l *Lab) teardown() {

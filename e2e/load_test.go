@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -92,7 +91,12 @@ func envInt(b *testing.B, name string, def, lo, hi int) int {
 const loadPath = "/pub/load.bin"
 
 func benchGateway(b *testing.B, kind adminKind, queues int, w loadWorkload) {
-	g := loadLabDNAT(b, kind, w.clients)
+	g := labDNAT(b, kind)
+	g.diagTail = 80
+	// labDNAT gives the client .10 and .11; more clients need more.
+	for i := 2; i < w.clients; i++ {
+		g.Client.Addr(b, "eth0", loadClientAddr(i).String()+"/24")
+	}
 	srv := startVsftpd(b, g.Server, serverPriv, serverOpts{})
 	data := make([]byte, w.size)
 	rand.Read(data)
@@ -105,12 +109,9 @@ func benchGateway(b *testing.B, kind adminKind, queues int, w loadWorkload) {
 		cfg := gatewayConfig()
 		// The e2e config logs at debug (a line per FTP command and
 		// reply); a deployment logs at info, ftpalg's default.
-		yaml := strings.Replace(cfg.YAML(), "level: debug", "level: info", 1)
-		yaml = strings.Replace(yaml, "count: 1,", fmt.Sprintf("count: %d,", queues), 1)
-		if !strings.Contains(yaml, fmt.Sprintf("count: %d,", queues)) || !strings.Contains(yaml, "level: info") {
-			b.Fatalf("cannot derive the load config from:\n%s", cfg.YAML())
-		}
-		d = startDaemonYAML(b, g.GW, cfg, yaml)
+		cfg.LogLevel = "info"
+		cfg.Queues = queues
+		d = startDaemon(b, g.GW, cfg)
 		pid = mainPID(b, d.Proc, "ftpalg")
 	}
 	clients := make([]netip.Addr, w.clients)
@@ -342,149 +343,9 @@ func loadSession(ns *Netns, local netip.Addr, server netip.AddrPort, n int, want
 	return lat, nil
 }
 
-// ---- the lab, built for a benchmark ----
-
 // loadClientAddr is the i-th client address: 198.51.100.10, .11, ...
 func loadClientAddr(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)})
-}
-
-// loadLabDNAT is labDNAT's topology (case 1) for a *testing.B. newLab and
-// labDNAT take a *testing.T, which the Lab keeps for NS, Link, teardown
-// and the diagnostics; this builds the same Lab without one and does
-// those four things itself, through testing.TB. Everything else (Start,
-// Nft, startVsftpd, startDaemon's parts) is the harness's own.
-func loadLabDNAT(b *testing.B, kind adminKind, clients int) *gwLab {
-	b.Helper()
-	needLab(b)
-	id := fmt.Sprintf("fte-%d-%d", os.Getpid(), labSeq.Add(1))
-	dir, err := os.MkdirTemp(tmpRoot, id+"-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	_ = os.Chmod(dir, 0o755)
-	l := &Lab{id: id, dir: dir} // l.t stays nil: see above
-	b.Cleanup(func() { loadTeardown(b, l) })
-	b.Cleanup(func() {
-		if b.Failed() || os.Getenv("FTPALG_E2E_VERBOSE") != "" {
-			loadDiagnostics(b, l)
-		}
-	})
-	ns := func(role string) *Netns {
-		name := l.id + "-" + role
-		if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-			b.Fatalf("ip netns add %s: %v: %s", name, err, out)
-		}
-		n := &Netns{Name: name, Role: role, lab: l}
-		l.mu.Lock()
-		l.nss = append(l.nss, n)
-		l.mu.Unlock()
-		n.MustRun(b, "ip", "link", "set", "lo", "up")
-		n.MustRun(b, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
-			"net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0")
-		return n
-	}
-	link := func(a *Netns, aif string, c *Netns, cif string) {
-		a.MustRun(b, "ip", "link", "add", aif, "type", "veth", "peer", "name", cif, "netns", c.Name)
-		a.MustRun(b, "ip", "link", "set", aif, "up")
-		c.MustRun(b, "ip", "link", "set", cif, "up")
-	}
-	g := &gwLab{Lab: l, Client: ns("c"), GW: ns("gw"), Server: ns("s")}
-	link(g.Client, "eth0", g.GW, "cl")
-	link(g.GW, "sv", g.Server, "eth0")
-	g.GW.Sysctl(b, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
-	g.ClientAddr, g.Dial, g.ServerAddr = clientPub, serverPubIP, serverPriv
-	for i := range clients {
-		g.Client.Addr(b, "eth0", loadClientAddr(i).String()+"/24")
-	}
-	g.Client.Route(b, "default", "198.51.100.1")
-	g.GW.Addr(b, "cl", "198.51.100.1/24")
-	g.GW.Addr(b, "cl", "203.0.113.1/32")
-	g.GW.Addr(b, "sv", "10.0.0.1/24")
-	g.Server.Addr(b, "eth0", "10.0.0.2/24")
-	g.Server.Route(b, "default", "10.0.0.1")
-	g.GW.Nft(b, gatewayAdmin(kind,
-		[]string{"ip daddr 203.0.113.1 tcp dport 21 dnat ip to 10.0.0.2"},
-		nil))
-	return g
-}
-
-// loadTeardown is Lab.teardown for a lab without a *testing.T.
-func loadTeardown(b *testing.B, l *Lab) {
-	l.mu.Lock()
-	procs := append([]*Proc(nil), l.procs...)
-	nss := append([]*Netns(nil), l.nss...)
-	l.mu.Unlock()
-	for i := len(procs) - 1; i >= 0; i-- {
-		procs[i].Stop(2 * time.Second)
-	}
-	for _, ns := range nss {
-		out, _ := exec.Command("ip", "netns", "pids", ns.Name).Output()
-		for _, f := range strings.Fields(string(out)) {
-			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
-			b.Logf("teardown: ip netns del %s: %v: %s", ns.Name, err, out)
-		}
-	}
-	if b.Failed() && os.Getenv("FTPALG_E2E_KEEP") != "" {
-		b.Logf("kept lab files in %s", l.dir)
-		return
-	}
-	os.RemoveAll(l.dir)
-}
-
-// loadDiagnostics is Lab.dumpDiagnostics for a lab without a *testing.T,
-// with long outputs (ftpalg's log, conntrack tables) cut to their tails.
-func loadDiagnostics(b *testing.B, l *Lab) {
-	l.mu.Lock()
-	diags := append([]diag(nil), l.diags...)
-	nss := append([]*Netns(nil), l.nss...)
-	l.mu.Unlock()
-	var s strings.Builder
-	fmt.Fprintf(&s, "\n======== diagnostics for lab %s ========\n", l.id)
-	for _, d := range diags {
-		fmt.Fprintf(&s, "---- %s ----\n%s\n", d.title, tail(d.fn(), 80))
-	}
-	for _, ns := range nss {
-		for _, c := range [][]string{
-			{"nft", "list", "ruleset"},
-			{"conntrack", "-C"},
-			{"conntrack", "-S"},
-		} {
-			out, err := ns.Run(c...)
-			if err != nil {
-				out += "\n(" + err.Error() + ")"
-			}
-			fmt.Fprintf(&s, "---- %s (%s): %s ----\n%s\n", ns.Role, ns.Name, strings.Join(c, " "), tail(out, 80))
-		}
-	}
-	b.Log(s.String())
-}
-
-// startDaemonYAML is startDaemon with a configuration file of its own
-// (startDaemon writes cfg.YAML(), which fixes queue.count at 1). cfg
-// describes what the test relies on (the table name).
-func startDaemonYAML(b *testing.B, ns *Netns, cfg DaemonConfig, yaml string) *Daemon {
-	b.Helper()
-	bin := ftpalgBinary(b)
-	path := filepath.Join(ns.lab.dir, "ftpalg-load.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	d := &Daemon{ns: ns, Cfg: cfg, changed: make(chan struct{})}
-	p, err := ns.Start("ftpalg", d.addLine, bin, "run", "-config", path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	d.Proc = p
-	ns.lab.AddDiag("ftpalg config", func() string { return yaml })
-	if _, ok := d.WaitFor(10*time.Second, func(e LogEntry) bool { return e.Msg == "ready" }); !ok {
-		b.Fatalf("ftpalg did not log \"ready\" within 10s; its output:\n%s", tail(p.Output(), 60))
-	}
-	return d
 }
 
 // ---- what the kernel knows about the processes ----

@@ -89,7 +89,7 @@ func gatewayAdmin(kind adminKind, prerouting, postrouting []string) string {
 	return b.String()
 }
 
-func newGwLab(t *testing.T) *gwLab {
+func newGwLab(t testing.TB) *gwLab {
 	t.Helper()
 	l := newLab(t)
 	g := &gwLab{Lab: l, Client: l.NS("c"), GW: l.NS("gw"), Server: l.NS("s")}
@@ -101,7 +101,7 @@ func newGwLab(t *testing.T) *gwLab {
 
 // labDNAT: case 1. Server 10.0.0.2 published as 203.0.113.1 on the
 // gateway (DNAT of tcp/21 only), client 198.51.100.10 (and .11).
-func labDNAT(t *testing.T, kind adminKind) *gwLab {
+func labDNAT(t testing.TB, kind adminKind) *gwLab {
 	t.Helper()
 	g := newGwLab(t)
 	g.ClientAddr, g.ClientAddr2, g.Dial, g.ServerAddr = clientPub, clientPub2, serverPubIP, serverPriv
