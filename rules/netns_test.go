@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpalg/ftpalg/internal/netnstest"
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 )
@@ -29,14 +30,8 @@ type netns struct {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, nftables)")
-	}
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	// Skips, or fails under FTPALG_E2E=require (the default of scripts/test).
+	netnstest.Require(t, "nft")
 }
 
 // newNetns creates a namespace with lo up.
