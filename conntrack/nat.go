@@ -40,9 +40,11 @@ func IdentityTuples(f Flow) Tuples {
 	}
 }
 
-// NATLookup reports the kernel's tuples for a control connection. It must
-// not block: it answers from what it already knows, and false when it
-// does not know (the inspector then treats the connection as untranslated).
+// NATLookup reports the kernel's tuples for a control connection, and
+// false when it cannot tell (the inspector then treats the connection as
+// untranslated). A session asks only when an announcement needs the
+// tuples, until it gets an answer, on the Tracker's goroutine; an
+// implementation may take the time of one kernel query there, never more.
 type NATLookup interface {
 	Lookup(Flow) (Tuples, bool)
 }

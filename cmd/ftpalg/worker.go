@@ -34,7 +34,7 @@ type worker struct {
 	batch   rules.Change   // what goes to the kernel
 	opening map[uint64]int // pinhole ID -> index in change.Add
 	liberal map[conntrack.Flow]bool
-	tried   map[conntrack.Flow]bool // flows resolved through ctnetlink once
+	tried   map[conntrack.Flow]bool // flows already looked up in the kernel
 
 	backlogDrops atomic.Uint64
 	errs         func(error)
@@ -60,20 +60,9 @@ type ctlMsg struct {
 }
 
 func newWorker(d *daemon, idx int) (*worker, error) {
-	tr, err := conntrack.NewTracker(conntrack.Config{
-		Policy:       d.cfg.Policy,
-		ControlPorts: d.cfg.ControlPorts,
-		NAT:          d.cache,
-		Ports:        d.ports,
-		FirstSession: uint64(idx) << 40,
-	})
-	if err != nil {
-		return nil, err
-	}
 	w := &worker{
 		d:       d,
 		idx:     idx,
-		tr:      tr,
 		log:     d.log.With("queue", d.cfg.Queue.Num+uint16(idx)),
 		in:      make(chan nfq.Packet, queueDepth),
 		ctl:     make(chan ctlMsg, 1024),
@@ -82,6 +71,17 @@ func newWorker(d *daemon, idx int) (*worker, error) {
 		tried:   make(map[conntrack.Flow]bool),
 	}
 	w.errs = d.rateLimited("queue")
+	tr, err := conntrack.NewTracker(conntrack.Config{
+		Policy:       d.cfg.Policy,
+		ControlPorts: d.cfg.ControlPorts,
+		NAT:          workerNAT{w},
+		Ports:        d.ports,
+		FirstSession: uint64(idx) << 40,
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.tr = tr
 	return w, nil
 }
 
@@ -159,8 +159,6 @@ func (w *worker) packet(p nfq.Packet) {
 		if info, err := ctnetlink.DecodeInfo(p.Ct); err == nil {
 			w.d.cache.Put(info)
 		}
-	} else {
-		w.resolve(p.Data)
 	}
 	w.tr.Process(p.Data, uint64(p.ID), now, &w.res)
 	w.finish(now, p.ID, true)
@@ -181,28 +179,33 @@ func (w *worker) flowOf(b []byte) (conntrack.Flow, bool) {
 	return conntrack.Flow{}, false
 }
 
-// resolve makes sure the NAT cache knows a control connection before its
-// first data-carrying packet is inspected. Conntrack events normally
-// filled it already; otherwise ask the kernel once (the entry is
-// confirmed by now: the handshake is done).
-func (w *worker) resolve(b []byte) {
-	flow, ok := w.flowOf(b)
-	if !ok || len(w.pkt.Payload) == 0 || w.tried[flow] {
-		return
+// workerNAT is the Tracker's NAT lookup. It answers from the cache that
+// conntrack events fill; on a miss (an event was lost, or the connection
+// predates ftpalg) it asks the kernel once per flow. The Tracker asks only
+// when an announcement needs the tuples, on the worker's goroutine, so
+// the query never delays a queue reader and never happens per packet.
+type workerNAT struct{ w *worker }
+
+func (n workerNAT) Lookup(flow conntrack.Flow) (conntrack.Tuples, bool) {
+	w := n.w
+	if t, ok := w.d.cache.Lookup(flow); ok {
+		return t, true
 	}
-	if _, ok := w.d.cache.Get(flow); ok {
-		return
+	if _, cached := w.d.cache.Get(flow); cached || w.tried[flow] {
+		return conntrack.Tuples{}, false // known, but with a kernel helper; or already asked
 	}
 	if len(w.tried) >= maxTried {
-		clear(w.tried) // flows the Tracker never took (table full) must not grow it forever
+		clear(w.tried) // flows whose sessions never ended cleanly must not grow it forever
 	}
 	w.tried[flow] = true
 	info, err := w.d.ct.Resolve(flow)
 	if err != nil {
-		w.log.Debug("conntrack lookup failed: treating the connection as untranslated", "client", flow.Client, "server", flow.Server, "err", err)
-		return
+		w.log.Warn("conntrack lookup failed: treating the control connection as untranslated",
+			"client", flow.Client, "server", flow.Server, "err", err)
+		return conntrack.Tuples{}, false
 	}
 	w.d.cache.Put(info)
+	return w.d.cache.Lookup(flow)
 }
 
 // finish carries out a Result: effects first (one nftables batch), then

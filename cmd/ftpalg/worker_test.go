@@ -26,6 +26,7 @@ import (
 // test can check what happened before what.
 type recorder struct {
 	calls    []string
+	resolved *ctnetlink.Info // what Resolve answers; nil: not found
 	applyErr error
 	pins     map[uint64]rules.Pin
 	out      map[uint32][]byte // modified packets by ID
@@ -53,7 +54,10 @@ func (r *recorder) Present() (bool, error)    { return true, nil }
 func (r *recorder) Rebuild([]rules.Pin) error { return nil }
 func (r *recorder) Resolve(f conntrack.Flow) (ctnetlink.Info, error) {
 	r.calls = append(r.calls, "resolve")
-	return ctnetlink.Info{}, ctnetlink.ErrNotFound
+	if r.resolved == nil {
+		return ctnetlink.Info{}, ctnetlink.ErrNotFound
+	}
+	return *r.resolved, nil
 }
 func (r *recorder) SetLiberal(orig conntrack.Tuple) error {
 	r.calls = append(r.calls, "liberal "+orig.Src.String()+" "+orig.Dst.String())
@@ -231,7 +235,8 @@ func TestFailedBatch(t *testing.T) {
 	w.packet(nfq.Packet{ID: 3, Data: tcp(t, false, 5001, 1001, false, "220 ready\r\n")})
 	w.packet(nfq.Packet{ID: 4, Data: tcp(t, true, 1001, 5012, false, "PASV\r\n")})
 	rec.take()
-	w.packet(nfq.Packet{ID: 5, Data: tcp(t, false, 5012, 1007, false, "227 Entering Passive Mode (10,0,0,2,117,48).\r\n")})
+	first := "227 Entering Passive Mode (10,0,0,2,117,48).\r\n"
+	w.packet(nfq.Packet{ID: 5, Data: tcp(t, false, 5012, 1007, false, first)})
 	got := rec.take()
 	if !strings.HasSuffix(got, "accept 5") || !strings.Contains(got, "add ") {
 		t.Fatalf("calls %q: want the batch attempted, then the verdict", got)
@@ -273,5 +278,34 @@ func BenchmarkWorkerSteadyPacket(b *testing.B) {
 	for i := range b.N {
 		copy(pkt, ack)
 		w.packet(nfq.Packet{ID: uint32(i), Data: pkt})
+	}
+}
+
+// TestLookupOnAnnouncement: when no conntrack event filled the cache, the
+// kernel is asked once, when the first announcement needs the tuples, and
+// never for the packets before it.
+func TestLookupOnAnnouncement(t *testing.T) {
+	var logs bytes.Buffer
+	w, rec := newTestWorker(t, &logs)
+	rec.resolved = &ctnetlink.Info{Proto: 6,
+		Orig:  conntrack.Tuple{Src: client, Dst: public},
+		Reply: conntrack.Tuple{Src: server, Dst: client}}
+	w.packet(nfq.Packet{ID: 1, Data: tcp(t, true, 1000, 0, true, "")})
+	w.packet(nfq.Packet{ID: 2, Data: tcp(t, false, 5000, 1001, true, "")})
+	w.packet(nfq.Packet{ID: 3, Data: tcp(t, false, 5001, 1001, false, "220 ready\r\n")})
+	w.packet(nfq.Packet{ID: 4, Data: tcp(t, true, 1001, 5012, false, "PASV\r\n")})
+	if got := rec.take(); got != "accept 1; accept 2; accept 3; accept 4" {
+		t.Fatalf("before the announcement: calls %q", got)
+	}
+	first := "227 Entering Passive Mode (10,0,0,2,117,48).\r\n"
+	w.packet(nfq.Packet{ID: 5, Data: tcp(t, false, 5012, 1007, false, first)})
+	want := "resolve; add 1 198.51.100.10 -> 10.0.0.2:30000; liberal 198.51.100.10:40000 203.0.113.1:21; modified 5"
+	if got := rec.take(); got != want {
+		t.Fatalf("announcement: calls %q, want %q\nlogs:\n%s", got, want, logs.String())
+	}
+	w.packet(nfq.Packet{ID: 6, Data: tcp(t, true, 1007, 5012, false, "PASV\r\n")})
+	w.packet(nfq.Packet{ID: 7, Data: tcp(t, false, 5012+uint32(len(first)), 1013, false, "227 Entering Passive Mode (10,0,0,2,117,49).\r\n")})
+	if got := rec.take(); strings.Contains(got, "resolve") || !strings.Contains(got, "add 2 198.51.100.10 -> 10.0.0.2:30001") {
+		t.Fatalf("second announcement: calls %q; want its pinhole and no second kernel query", got)
 	}
 }
