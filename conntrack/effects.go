@@ -138,6 +138,7 @@ type Effect struct {
 // Release is the verdict for a packet held earlier.
 type Release struct {
 	Token   uint64
+	Session uint64 // the session the packet belongs to
 	Verdict Verdict
 	Packet  []byte // for AcceptModified
 }

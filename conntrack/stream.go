@@ -255,7 +255,7 @@ func (t *Tracker) releaseHeld(s *Session, dir Dir, res *Result, keepOOO bool) (r
 	for _, hp := range all {
 		var q rewrite.Packet
 		if err := rewrite.Decode(hp.b, &q); err != nil {
-			res.Released = append(res.Released, Release{Token: hp.token, Verdict: Accept})
+			res.Released = append(res.Released, Release{Token: hp.token, Session: s.id, Verdict: Accept})
 			continue
 		}
 		from := hp.seq
@@ -273,7 +273,7 @@ func (t *Tracker) releaseHeld(s *Session, dir Dir, res *Result, keepOOO bool) (r
 			high = end
 		}
 		if len(payload) == 0 && hp.n > 0 && q.Flags&(rewrite.FlagFIN|rewrite.FlagRST) == 0 {
-			res.Released = append(res.Released, Release{Token: hp.token, Verdict: Drop})
+			res.Released = append(res.Released, Release{Token: hp.token, Session: s.id, Verdict: Drop})
 			t.Stats.Dropped++
 			continue
 		}
@@ -285,16 +285,16 @@ func (t *Tracker) releaseHeld(s *Session, dir Dir, res *Result, keepOOO bool) (r
 			outSeq = outSeq.Add(-1)
 		}
 		if outSeq == q.Seq && ack == q.Ack && bytes.Equal(payload, q.Payload) && o.adj.Identity() {
-			res.Released = append(res.Released, Release{Token: hp.token, Verdict: Accept})
+			res.Released = append(res.Released, Release{Token: hp.token, Session: s.id, Verdict: Accept})
 			continue
 		}
 		b := rewrite.Rebuild(make([]byte, 0, len(hp.b)+len(payload)), &q, outSeq, ack, &o.adj, payload)
 		if b == nil {
-			res.Released = append(res.Released, Release{Token: hp.token, Verdict: Drop})
+			res.Released = append(res.Released, Release{Token: hp.token, Session: s.id, Verdict: Drop})
 			t.Stats.Dropped++
 			continue
 		}
-		res.Released = append(res.Released, Release{Token: hp.token, Verdict: AcceptModified, Packet: b})
+		res.Released = append(res.Released, Release{Token: hp.token, Session: s.id, Verdict: AcceptModified, Packet: b})
 		t.Stats.Modified++
 	}
 	if len(all) > 0 && h.released.LessThan(high) {

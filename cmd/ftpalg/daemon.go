@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -331,9 +330,6 @@ func (d *daemon) logStats() {
 	d.log.Info("conntrack stats", "events", d.ctStats.Events.Load(), "overruns", d.ctStats.Overruns.Load(),
 		"errors", d.ctStats.Errors.Load(), "cached", d.cache.Len(), "pinholes", d.pins.len())
 }
-
-// errNoQueues guards a config that somehow asks for none.
-var errNoQueues = errors.New("ftpalg: no queues configured")
 
 // addrString prints an invalid address as "".
 func addrString(a netip.Addr) string {

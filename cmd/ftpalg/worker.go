@@ -30,10 +30,10 @@ type worker struct {
 
 	res     conntrack.Result
 	pkt     rewrite.Packet
-	change  rules.Change   // this Result's pinholes, indexed by opening
-	batch   rules.Change   // what goes to the kernel
-	opening map[uint64]int // pinhole ID -> index in change.Add
-	liberal map[conntrack.Flow]bool
+	change  rules.Change            // this Result's pinholes, indexed by opening
+	batch   rules.Change            // what goes to the kernel
+	opening map[uint64]int          // pinhole ID -> index in change.Add
+	liberal map[uint64]bool         // sessions whose control connection is be_liberal
 	tried   map[conntrack.Flow]bool // flows already looked up in the kernel
 
 	backlogDrops atomic.Uint64
@@ -67,7 +67,7 @@ func newWorker(d *daemon, idx int) (*worker, error) {
 		in:      make(chan nfq.Packet, queueDepth),
 		ctl:     make(chan ctlMsg, 1024),
 		opening: make(map[uint64]int),
-		liberal: make(map[conntrack.Flow]bool),
+		liberal: make(map[uint64]bool),
 		tried:   make(map[conntrack.Flow]bool),
 	}
 	w.errs = d.rateLimited("queue")
@@ -219,11 +219,11 @@ func (w *worker) finish(now time.Time, id uint32, hasPacket bool) {
 		w.events()
 	}
 	if hasPacket && res.Verdict == conntrack.AcceptModified {
-		w.ensureLiberal(res.Packet)
+		w.ensureLiberal(res.Session, res.Packet)
 	}
 	for _, r := range res.Released {
 		if r.Verdict == conntrack.AcceptModified {
-			w.ensureLiberal(r.Packet)
+			w.ensureLiberal(r.Session, r.Packet)
 		}
 	}
 	if hasPacket {
@@ -252,13 +252,17 @@ func (w *worker) verdict(id uint32, v conntrack.Verdict, b []byte) {
 }
 
 // ensureLiberal marks the control connection of a modified segment
-// be_liberal in conntrack before the segment leaves, once per flow.
-func (w *worker) ensureLiberal(b []byte) {
-	flow, ok := w.flowOf(b)
-	if !ok || w.liberal[flow] {
+// be_liberal in conntrack before the segment leaves, once per session: the
+// map lookup is all a modified segment costs after the first.
+func (w *worker) ensureLiberal(session uint64, b []byte) {
+	if w.liberal[session] {
 		return
 	}
-	w.liberal[flow] = true
+	flow, ok := w.flowOf(b)
+	if !ok {
+		return
+	}
+	w.liberal[session] = true
 	orig := conntrack.Tuple{Src: flow.Client, Dst: flow.Server}
 	if info, ok := w.d.cache.Get(flow); ok {
 		orig = info.Orig
@@ -335,7 +339,7 @@ func (w *worker) logEffect(e *conntrack.Effect) {
 	case conntrack.EffSessionEnd:
 		w.log.Info("session end", "session", e.Session, "client", e.Flow.Client, "server", e.Flow.Server, "reason", e.Reason.String())
 		w.d.cache.Delete(e.Flow)
-		delete(w.liberal, e.Flow)
+		delete(w.liberal, e.Session)
 		delete(w.tried, e.Flow)
 	case conntrack.EffOpenPinhole:
 		args := []any{"session", e.Session, "id", e.ID, "src", e.Pinhole.Src, "dst", e.Pinhole.Dst, "timeout", e.Timeout.String()}

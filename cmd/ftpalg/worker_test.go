@@ -203,7 +203,7 @@ func TestDecisionOrder(t *testing.T) {
 		Reply: conntrack.Tuple{Src: netip.MustParseAddrPort("10.0.0.2:30000"), Dst: netip.MustParseAddrPort("198.51.100.10:50000")}}})
 	select {
 	case m := <-w.ctl:
-		w.control(m, timeNow())
+		w.control(m, time.Now())
 	default:
 		t.Fatal("the marked data connection was not routed to the pinhole's worker")
 	}
@@ -248,8 +248,6 @@ func TestFailedBatch(t *testing.T) {
 		t.Fatalf("no error logged:\n%s", logs.String())
 	}
 }
-
-func timeNow() time.Time { return time.Now() }
 
 // nopQueue takes verdicts and does nothing, for benchmarks.
 type nopQueue struct{}
