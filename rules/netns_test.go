@@ -3,27 +3,21 @@
 package rules
 
 import (
-	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ftpalg/ftpalg/internal/netnstest"
 	"github.com/google/nftables"
-	"golang.org/x/sys/unix"
 )
 
-// Test helpers: throwaway network namespaces named ftr-<pid>-<n>, always
-// deleted in t.Cleanup.
-
-var nsSeq atomic.Int32
+// Test helpers over internal/netnstest: throwaway network namespaces
+// named ftr-<pid>-<n>, always deleted in t.Cleanup.
 
 type netns struct {
+	*netnstest.NS
 	name string
 	fd   int
 }
@@ -38,42 +32,23 @@ func needRoot(t *testing.T) {
 func newNetns(t *testing.T) *netns {
 	t.Helper()
 	needRoot(t)
-	name := fmt.Sprintf("ftr-%d-%d", os.Getpid(), nsSeq.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v\n%s", name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v\n%s", name, err, out)
-		}
-	})
-	fd, err := unix.Open("/run/netns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open netns %s: %v", name, err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	n := &netns{name: name, fd: fd}
-	n.ip(t, "link", "set", "lo", "up")
-	return n
+	ns := netnstest.New(t, "ftr")
+	return &netns{NS: ns, name: ns.Name, fd: ns.FD()}
 }
 
 // exec runs a command inside the namespace and returns its output.
 func (n *netns) exec(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("ip", append([]string{"netns", "exec", n.name}, args...)...).CombinedOutput()
+	out, err := n.Try(args[0], args[1:]...)
 	if err != nil {
 		t.Fatalf("%s: %s: %v\n%s", n.name, strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return out
 }
 
 func (n *netns) ip(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("ip", append([]string{"-n", n.name}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ip -n %s %s: %v\n%s", n.name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return n.exec(t, append([]string{"ip"}, args...)...)
 }
 
 // nft runs the nft CLI in the namespace; with stdin if given.
@@ -90,21 +65,10 @@ func (n *netns) nft(t *testing.T, stdin string, args ...string) string {
 	return string(out)
 }
 
-// do runs fn on an OS thread that has joined the namespace. The thread is
-// never unlocked, so the runtime throws it away afterwards.
+// do runs fn on an OS thread that has joined the namespace.
 func (n *netns) do(t *testing.T, fn func()) {
 	t.Helper()
-	done := make(chan error)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("setns %s: %w", n.name, err)
-			return
-		}
-		fn()
-		done <- nil
-	}()
-	if err := <-done; err != nil {
+	if err := n.Do(func() error { fn(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 }
