@@ -25,6 +25,15 @@ type DaemonConfig struct {
 	Queues      int // queue.count
 	FailOpen    bool
 	Table       string
+
+	// Settings rendered only when set, so that a zero DaemonConfig
+	// renders exactly what the daemon's defaults would give.
+	Violation      string // policy.violation: refuse | reset
+	ClientPinholes int    // policy.max_client_pinholes
+	TotalPinholes  int    // policy.max_pinholes_total
+	// ControlPorts is the control_ports value as YAML (default "[21]"),
+	// e.g. "[{port: 21, tls: passthrough-range, passive_ports: 30000-30100}]".
+	ControlPorts string
 }
 
 func gatewayConfig() DaemonConfig {
@@ -47,14 +56,28 @@ func hostConfig() DaemonConfig {
 }
 
 func (c DaemonConfig) YAML() string {
+	ports := c.ControlPorts
+	if ports == "" {
+		ports = "[21]"
+	}
+	var extra string
+	if c.Violation != "" {
+		extra += ", violation: " + c.Violation
+	}
+	if c.ClientPinholes != 0 {
+		extra += fmt.Sprintf(", max_client_pinholes: %d", c.ClientPinholes)
+	}
+	if c.TotalPinholes != 0 {
+		extra += fmt.Sprintf(", max_pinholes_total: %d", c.TotalPinholes)
+	}
 	return fmt.Sprintf(`log: {level: %s, format: json}
 queue: {num: %d, count: %d, fail_open: %v}
-control_ports: [21]
+control_ports: %s
 hooks: [%s]
 table: %s
 pinhole: {timeout: %s, mark: 0x%x}
-policy: {min_data_port: 1024, bounce_check: true, max_pinholes: %d}
-`, c.LogLevel, c.Queue, c.Queues, c.FailOpen, strings.Join(c.Hooks, ", "), c.Table, c.Timeout, c.Mark, c.MaxPinholes)
+policy: {min_data_port: 1024, bounce_check: true, max_pinholes: %d%s}
+`, c.LogLevel, c.Queue, c.Queues, c.FailOpen, ports, strings.Join(c.Hooks, ", "), c.Table, c.Timeout, c.Mark, c.MaxPinholes, extra)
 }
 
 // LogEntry is one line of ftpalg's log.
