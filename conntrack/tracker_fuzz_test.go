@@ -1,0 +1,591 @@
+package conntrack
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ftpalg/ftpalg/internal/pktfuzz"
+)
+
+// FuzzTracker runs raw packets through a Tracker: prog is a pktfuzz
+// program (framed packets of up to four control connections, IPv4 and
+// IPv6, packets with wrong lengths or checksums, verbatim bytes, time
+// steps, pinholes used, flows ended); setup picks the NAT and the policy
+// (see trackerSetup). Whatever the input, every verdict is valid; every
+// held packet is released exactly once, the current packet's token only
+// when it was held; every packet that leaves modified is a well-formed
+// IP + TCP packet with the same endpoints and flags, consistent lengths and
+// the checksum residuals it arrived with; pinholes open once and close once,
+// always from the peer to the announcer's own address on a port of at
+// least MinDataPort; and once time has passed every timeout, nothing is
+// left: no session, no pinhole, no held packet, no reserved public port.
+func FuzzTracker(f *testing.F) {
+	for _, s := range trackerSeeds() {
+		f.Add(s.setup, s.prog)
+	}
+	f.Fuzz(func(t *testing.T, setup byte, prog []byte) {
+		if len(prog) > 1<<14 {
+			return
+		}
+		h := newTrackerHarness(t, setup)
+		r := pktfuzz.NewReader(prog, h.conns)
+		h.r = r
+		for range 2000 {
+			op, ok := r.Next()
+			if !ok {
+				break
+			}
+			h.step(op)
+		}
+		h.drain()
+	})
+}
+
+// Connections of the fuzz programs, as the inspector sees their packets
+// (after DNAT, before SNAT): two from one client, one over IPv6, one on a
+// second control port.
+var fuzzConns = []pktfuzz.Conn{
+	{Client: mustAP("198.51.100.10:40000"), Server: mustAP("10.0.0.2:21"), ISN: [2]uint32{1000, 0xfffffff0}},
+	{Client: mustAP("198.51.100.10:40001"), Server: mustAP("10.0.0.2:21"), ISN: [2]uint32{0x7ffffff0, 5000}},
+	{Client: mustAP("[2001:db8:1::10]:40002"), Server: mustAP("[fd00::2]:21"), ISN: [2]uint32{1, 0x80000000}},
+	{Client: mustAP("198.51.100.11:40003"), Server: mustAP("10.0.0.3:2121"), ISN: [2]uint32{0xffffff00, 77}},
+}
+
+// Setup bits of FuzzTracker.
+const (
+	setupDNAT       = 1 << 0 // the server is published at a public address
+	setupMasq       = 1 << 1 // the client's source is translated
+	setupLookupFail = 1 << 2 // the NAT lookup cannot tell
+	setupTight      = 1 << 3 // one pinhole, two held segments, short lines, two sessions
+	setupNoMid      = 1 << 4 // no midstream pickup
+	setupDryRun     = 1 << 5
+	setupNoBounce   = 1 << 6 // bounce check off
+	setupHighPort   = 1 << 7 // MinDataPort 20000
+)
+
+// fuzzNAT answers with the tuples of the fuzz connections under the
+// setup's NAT; any other flow is unknown to it.
+type fuzzNAT struct {
+	tuples map[Flow]Tuples
+	fail   bool
+}
+
+func (n *fuzzNAT) Lookup(f Flow) (Tuples, bool) {
+	if n.fail {
+		return Tuples{}, false
+	}
+	t, ok := n.tuples[f]
+	return t, ok
+}
+
+// natTuples are connection i's tuples under the setup's NAT.
+func natTuples(c pktfuzz.Conn, i int, setup byte) Tuples {
+	t := IdentityTuples(Flow{Client: c.Client, Server: c.Server})
+	pubSrv, pubCli := mustA("203.0.113.1"), mustA("203.0.113.254")
+	if c.Client.Addr().Is6() {
+		pubSrv, pubCli = mustA("2001:db8:ffff::1"), mustA("2001:db8:ffff::fe")
+	}
+	if setup&setupDNAT != 0 {
+		t.Orig.Dst = netip.AddrPortFrom(pubSrv, c.Server.Port())
+	}
+	if setup&setupMasq != 0 {
+		t.Reply.Dst = netip.AddrPortFrom(pubCli, uint16(60000+i))
+	}
+	return t
+}
+
+type trackerHarness struct {
+	t     *testing.T
+	setup byte
+	tr    *Tracker
+	pol   Policy
+	nat   *fuzzNAT
+	ports *PortRegistry
+	conns []pktfuzz.Conn
+	r     *pktfuzz.Reader
+	now   time.Time
+	res   Result
+	token uint64
+
+	held     map[uint64][]byte       // token -> the packet as it arrived
+	done     map[uint64]bool         // tokens that got their verdict
+	open     map[uint64]Effect       // outstanding pinholes by ID
+	everOpen map[uint64]bool         // every pinhole ID ever opened
+	sessions map[uint64]bool         // started sessions: true once ended
+	log      []string                // what happened, for failure messages
+	tuples   map[Flow]Tuples         // expected tuples per flow (identity if absent)
+	flows    map[uint64]Flow         // session ID -> flow
+	mapped   map[netip.AddrPort]bool // public ports of outstanding mappings
+}
+
+func newTrackerHarness(t *testing.T, setup byte) *trackerHarness {
+	pol := DefaultPolicy()
+	if setup&setupTight != 0 {
+		pol.MaxPinholes, pol.MaxHeldSegments, pol.MaxLine, pol.MaxHeldBytes, pol.MaxSessions = 1, 2, 64, 64, 2
+	}
+	pol.Midstream = setup&setupNoMid == 0
+	pol.BounceCheck = setup&setupNoBounce == 0
+	if setup&setupHighPort != 0 {
+		pol.MinDataPort = 20000
+	}
+	h := &trackerHarness{t: t, setup: setup, pol: pol, conns: fuzzConns, now: time.Unix(1_700_000_000, 0),
+		ports: NewPortRegistry(), held: map[uint64][]byte{}, done: map[uint64]bool{}, open: map[uint64]Effect{},
+		everOpen: map[uint64]bool{}, sessions: map[uint64]bool{}, tuples: map[Flow]Tuples{}, flows: map[uint64]Flow{},
+		mapped: map[netip.AddrPort]bool{}}
+	cfg := Config{Policy: pol, ControlPorts: []uint16{21, 2121}, Ports: h.ports, DryRun: setup&setupDryRun != 0}
+	if setup&(setupDNAT|setupMasq) != 0 {
+		h.nat = &fuzzNAT{tuples: map[Flow]Tuples{}, fail: setup&setupLookupFail != 0}
+		for i, c := range fuzzConns {
+			f := Flow{Client: c.Client, Server: c.Server}
+			h.nat.tuples[f] = natTuples(c, i, setup)
+			if !h.nat.fail {
+				h.tuples[f] = h.nat.tuples[f]
+			}
+		}
+		cfg.NAT = h.nat
+	}
+	tr, err := NewTracker(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.tr = tr
+	return h
+}
+
+func (h *trackerHarness) fail(format string, args ...any) {
+	h.t.Helper()
+	tail := h.log[max(0, len(h.log)-40):]
+	h.t.Fatalf("%s\nsetup %#02x, last steps:\n  %s", fmt.Sprintf(format, args...), h.setup, joinLines(tail))
+}
+
+func joinLines(l []string) string {
+	s := ""
+	for i, x := range l {
+		if i > 0 {
+			s += "\n  "
+		}
+		s += x
+	}
+	return s
+}
+
+func (h *trackerHarness) step(op pktfuzz.Op) {
+	switch op.Kind {
+	case pktfuzz.Packet:
+		h.token++
+		tok := h.token
+		in := append([]byte(nil), op.Packet...)
+		h.log = append(h.log, fmt.Sprintf("packet %d raw=%v % x", tok, op.Raw, in[:min(len(in), 80)]))
+		h.tr.Process(op.Packet, tok, h.now, &h.res)
+		h.check(tok, in)
+	case pktfuzz.Tick:
+		h.tick(op.Advance)
+	case pktfuzz.Used:
+		ids := h.openIDs()
+		id := uint64(1 << 50) // unknown: must be refused
+		if op.Index < len(ids) {
+			id = ids[op.Index]
+		}
+		h.log = append(h.log, fmt.Sprintf("used %d", id))
+		ok := h.tr.PinholeUsed(id, &h.res)
+		if _, outstanding := h.open[id]; ok != outstanding {
+			h.fail("PinholeUsed(%d) = %v, pinhole outstanding %v", id, ok, outstanding)
+		}
+		h.check(0, nil)
+		if _, still := h.open[id]; still {
+			h.fail("pinhole %d still outstanding after PinholeUsed", id)
+		}
+	case pktfuzz.EndFlow:
+		c := h.conns[op.Conn]
+		h.log = append(h.log, fmt.Sprintf("end flow %d", op.Conn))
+		h.tr.EndFlow(Flow{Client: c.Client, Server: c.Server}, h.now, &h.res)
+		h.check(0, nil)
+	}
+}
+
+func (h *trackerHarness) tick(d time.Duration) {
+	h.now = h.now.Add(d)
+	h.log = append(h.log, fmt.Sprintf("tick +%v", d))
+	h.tr.Tick(h.now, &h.res)
+	h.check(0, nil)
+}
+
+func (h *trackerHarness) openIDs() []uint64 {
+	ids := make([]uint64, 0, len(h.open))
+	for id := range h.open {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// check verifies one Result; tok and in are the current packet (0, nil
+// after Tick, PinholeUsed and EndFlow).
+func (h *trackerHarness) check(tok uint64, in []byte) {
+	h.t.Helper()
+	res := &h.res
+	h.effects(res.Effects)
+	if tok != 0 {
+		switch res.Verdict {
+		case Accept:
+			h.deliver(tok, in)
+		case AcceptModified:
+			h.checkOut(tok, in, res.Packet)
+			h.deliver(tok, res.Packet)
+		case Drop:
+			h.deliver(tok, nil)
+		case Hold:
+			h.held[tok] = in
+		default:
+			h.fail("packet %d: verdict %v", tok, res.Verdict)
+		}
+		h.log = append(h.log, fmt.Sprintf("  -> %v, %d released", res.Verdict, len(res.Released)))
+	} else if res.Verdict != Accept || res.Packet != nil {
+		h.fail("no current packet, yet verdict %v packet %d bytes", res.Verdict, len(res.Packet))
+	}
+	for _, rl := range res.Released {
+		orig, ok := h.held[rl.Token]
+		if !ok {
+			h.fail("release of token %d, which is not held (done before: %v)", rl.Token, h.done[rl.Token])
+		}
+		delete(h.held, rl.Token)
+		h.log = append(h.log, fmt.Sprintf("  release %d: %v", rl.Token, rl.Verdict))
+		switch rl.Verdict {
+		case Accept:
+			h.deliver(rl.Token, orig)
+		case AcceptModified:
+			h.checkOut(rl.Token, orig, rl.Packet)
+			h.deliver(rl.Token, rl.Packet)
+		case Drop:
+			h.deliver(rl.Token, nil)
+		default:
+			h.fail("release of token %d with verdict %v", rl.Token, rl.Verdict)
+		}
+	}
+	if got := h.tr.Pinholes(); got != len(h.open) {
+		h.fail("tracker has %d pinholes, effects left %d open", got, len(h.open))
+	}
+	if st := h.tr.Stats; st.PinholesOpened-st.PinholesClosed != uint64(len(h.open)) {
+		h.fail("stats: %d opened - %d closed, %d open", st.PinholesOpened, st.PinholesClosed, len(h.open))
+	}
+	if got, want := h.ports.Len(), len(h.mapped); got != want {
+		h.fail("port registry holds %d public ports, outstanding DNAT mappings %d", got, want)
+	}
+}
+
+func (h *trackerHarness) deliver(tok uint64, b []byte) {
+	if h.done[tok] {
+		h.fail("token %d got a second verdict", tok)
+	}
+	h.done[tok] = true
+	if b != nil {
+		h.r.Delivered(b)
+	}
+}
+
+// checkOut verifies a modified packet against the packet as it arrived.
+func (h *trackerHarness) checkOut(tok uint64, in, out []byte) {
+	h.t.Helper()
+	vi, ok := pktfuzz.View(in)
+	if !ok {
+		h.fail("token %d: a packet the independent parser rejects was modified: % x", tok, in)
+	}
+	vo, ok := pktfuzz.View(out)
+	if !ok {
+		h.fail("token %d: modified packet does not parse: % x", tok, out)
+	}
+	if vo.IPLen != len(out) {
+		h.fail("token %d: modified packet is %d bytes, its IP header says %d", tok, len(out), vo.IPLen)
+	}
+	if vo.Version != vi.Version || vo.Src != vi.Src || vo.Dst != vi.Dst || vo.Flags != vi.Flags || vo.TCPOff != vi.TCPOff {
+		h.fail("token %d: modified packet changed its header: %+v -> %+v", tok, vi, vo)
+	}
+	ii, it := pktfuzz.Residuals(in, vi)
+	oi, ot := pktfuzz.Residuals(out, vo)
+	if ii != oi || it != ot {
+		h.fail("token %d: checksum residuals IP %#x TCP %#x on arrival, IP %#x TCP %#x modified\nin  % x\nout % x", tok, ii, it, oi, ot, in, out)
+	}
+	if h.setup&setupDryRun != 0 {
+		h.fail("token %d: a dry run modified a packet", tok)
+	}
+}
+
+// tuplesOf is what the session of flow f knows of its NAT.
+func (h *trackerHarness) tuplesOf(f Flow) Tuples {
+	if t, ok := h.tuples[f]; ok {
+		return t
+	}
+	return IdentityTuples(f)
+}
+
+func (h *trackerHarness) effects(effs []Effect) {
+	h.t.Helper()
+	for _, e := range effs {
+		h.log = append(h.log, fmt.Sprintf("  effect %v id %d %v %v", e.Kind, e.ID, e.Pinhole, e.Reason))
+		switch e.Kind {
+		case EffSessionStart:
+			if _, seen := h.sessions[e.Session]; seen {
+				h.fail("session %d started twice", e.Session)
+			}
+			h.sessions[e.Session] = false
+			h.flows[e.Session] = e.Flow
+		case EffSessionEnd:
+			if ended, seen := h.sessions[e.Session]; !seen || ended {
+				h.fail("session %d ended (started %v, ended before %v)", e.Session, seen, ended)
+			}
+			h.sessions[e.Session] = true
+		case EffOpenPinhole:
+			if h.everOpen[e.ID] {
+				h.fail("pinhole ID %d opened twice", e.ID)
+			}
+			if ended, ok := h.sessions[e.Session]; !ok || ended || h.flows[e.Session] != e.Flow {
+				h.fail("pinhole %d opened by session %d (%v), which is not live", e.ID, e.Session, e.Flow)
+			}
+			h.everOpen[e.ID] = true
+			h.open[e.ID] = e
+			h.checkPinhole(e)
+			if e.HasMap && e.Mapping.Dst != e.Mapping.ToDst {
+				h.mapped[e.Mapping.Dst] = true
+			}
+		case EffMapData:
+			o, ok := h.open[e.ID]
+			if !ok || !o.HasMap || !e.HasMap || o.Mapping != e.Mapping || o.Pinhole != e.Pinhole {
+				h.fail("mapping %d (%v) does not match its pinhole (open %v: %v)", e.ID, e.Mapping, ok, o.Mapping)
+			}
+		case EffClosePinhole:
+			o, ok := h.open[e.ID]
+			if !ok {
+				h.fail("close of pinhole %d, which is not open (ever opened %v)", e.ID, h.everOpen[e.ID])
+			}
+			if o.Pinhole != e.Pinhole || o.HasMap != e.HasMap || o.Mapping != e.Mapping {
+				h.fail("close of pinhole %d names %v %v, it opened as %v %v", e.ID, e.Pinhole, e.Mapping, o.Pinhole, o.Mapping)
+			}
+			delete(h.open, e.ID)
+			if o.HasMap && o.Mapping.Dst != o.Mapping.ToDst {
+				delete(h.mapped, o.Mapping.Dst)
+			}
+		case EffOpaque, EffClear, EffViolation:
+		default:
+			h.fail("unknown effect kind %v", e.Kind)
+		}
+	}
+}
+
+// checkPinhole: the data connection goes from one end of the control
+// connection to the other end's own address (bounce check), on a port of
+// at least MinDataPort, and its NAT mapping matches the tuples.
+func (h *trackerHarness) checkPinhole(e Effect) {
+	h.t.Helper()
+	tu := h.tuplesOf(e.Flow)
+	client, server := tu.Orig.Src.Addr(), tu.Reply.Src.Addr()
+	var seen netip.Addr // the listener's address as the initiator knows it
+	var initSeen netip.Addr
+	switch {
+	case e.Pinhole.Src == client && e.Pinhole.Dst.Addr() == server: // passive
+		seen, initSeen = tu.Orig.Dst.Addr(), tu.Reply.Dst.Addr()
+	case e.Pinhole.Src == server && e.Pinhole.Dst.Addr() == client: // active
+		seen, initSeen = tu.Reply.Dst.Addr(), tu.Orig.Dst.Addr()
+	default:
+		h.fail("pinhole %v is not between the ends of %v (tuples %+v)", e.Pinhole, e.Flow, tu)
+	}
+	if e.Pinhole.Dst.Port() < h.pol.MinDataPort {
+		h.fail("pinhole %v below MinDataPort %d", e.Pinhole, h.pol.MinDataPort)
+	}
+	if e.Timeout <= 0 {
+		h.fail("pinhole %v with timeout %v", e.Pinhole, e.Timeout)
+	}
+	wantMap := seen != e.Pinhole.Dst.Addr() || initSeen != e.Pinhole.Src
+	if e.HasMap != wantMap {
+		h.fail("pinhole %v has mapping %v, want one %v (tuples %+v)", e.Pinhole, e.HasMap, wantMap, tu)
+	}
+	if !e.HasMap {
+		return
+	}
+	m := e.Mapping
+	if m.Src != e.Pinhole.Src || m.ToDst != e.Pinhole.Dst || m.Dst.Addr() != seen || m.Dst.Port() < h.pol.MinDataPort {
+		h.fail("mapping %v of pinhole %v (tuples %+v)", m, e.Pinhole, tu)
+	}
+	if wantSrc := initSeen != e.Pinhole.Src; m.ToSrc.IsValid() != wantSrc || wantSrc && m.ToSrc != initSeen {
+		h.fail("mapping %v: source translation, want %v", m, initSeen)
+	}
+}
+
+// drain lets time pass beyond every timeout and checks that nothing is
+// left.
+func (h *trackerHarness) drain() {
+	h.t.Helper()
+	h.tick(h.pol.HoldTimeout + time.Millisecond)
+	h.tick(h.pol.PinholeTimeout + time.Second)
+	h.tick(h.pol.ClosedLinger + time.Second)
+	h.tick(h.pol.SessionIdle + time.Second)
+	switch {
+	case h.tr.Sessions() != 0:
+		h.fail("%d sessions left after every timeout", h.tr.Sessions())
+	case h.tr.Pinholes() != 0 || len(h.open) != 0:
+		h.fail("pinholes left: tracker %d, effects %v", h.tr.Pinholes(), h.openIDs())
+	case len(h.held) != 0:
+		h.fail("%d packets never released", len(h.held))
+	case h.ports.Len() != 0:
+		h.fail("%d public ports still reserved", h.ports.Len())
+	}
+	for id, ended := range h.sessions {
+		if !ended {
+			h.fail("session %d removed without an end effect", id)
+		}
+	}
+	for tok := uint64(1); tok <= h.token; tok++ {
+		if !h.done[tok] {
+			h.fail("packet %d never got a verdict", tok)
+		}
+	}
+}
+
+type trackerSeed struct {
+	setup byte
+	prog  []byte
+}
+
+// trackerSeeds are realistic sessions to start from deep states.
+func trackerSeeds() []trackerSeed {
+	const ack, psh, rst = 0x10, 0x08, 0x04
+	vsftpdPASV := func() *pktfuzz.Builder {
+		b := new(pktfuzz.Builder)
+		return b.Handshake(0).Dialog(0,
+			"S: 220 (vsFTPd 3.0.3)",
+			"C: USER anonymous", "S: 331 Please specify the password.",
+			"C: PASS guest", "S: 230 Login successful.",
+			"C: SYST", "S: 215 UNIX Type: L8",
+			"C: TYPE I", "S: 200 Switching to Binary mode.",
+			"C: PASV", "S: 227 Entering Passive Mode (10,0,0,2,117,48).",
+			"C: RETR hello.txt", "S: 150 Opening BINARY mode data connection for hello.txt (6 bytes).").
+			Used(0).Dialog(0,
+			"S: 226 Transfer complete.",
+			"C: QUIT", "S: 221 Goodbye.").Close(0)
+	}
+	portSession := func() *pktfuzz.Builder {
+		b := new(pktfuzz.Builder)
+		return b.Handshake(1).Dialog(1,
+			"S: 220 (vsFTPd 2.2.2)",
+			"C: USER ftpuser", "S: 331 Please specify the password.",
+			"C: PASS secret", "S: 230 Login successful.",
+			"C: PORT 198,51,100,10,195,80", "S: 200 PORT command successful. Consider using PASV.",
+			"C: LIST", "S: 150 Here comes the directory listing.").
+			Used(0).Dialog(1,
+			"S: 226 Directory send OK.",
+			"C: EPRT |1|198.51.100.10|50001|", "S: 200 EPRT command successful. Consider using EPSV.",
+			"C: NLST", "S: 425 Failed to establish connection.",
+			"C: QUIT", "S: 221 Goodbye.").Close(1)
+	}
+	v6Session := func() *pktfuzz.Builder {
+		b := new(pktfuzz.Builder)
+		return b.Handshake(2).Dialog(2,
+			"S: 220 ProFTPD Server ready.",
+			"C: USER u", "S: 331 Password required for u",
+			"C: PASS p", "S: 230 User u logged in",
+			"C: EPSV", "S: 229 Entering Extended Passive Mode (|||50000|)",
+			"C: STOR up.bin", "S: 150 Opening BINARY mode data connection for up.bin").
+			Used(0).Dialog(2,
+			"S: 226 Transfer complete",
+			"C: EPRT |2|2001:db8:1::10|50001|", "S: 200 EPRT command successful",
+			"C: RETR up.bin", "S: 150 Opening BINARY mode data connection",
+			"S: 226 Transfer complete",
+			"C: EPSV ALL", "S: 200 EPSV ALL command successful",
+			"C: QUIT", "S: 221 Goodbye.").Close(2)
+	}
+	// Reordered and split announcements, SACK, hold timeout, a second
+	// session on port 2121, TLS, REIN, a multi-line 227 and a reset.
+	rough := func() *pktfuzz.Builder {
+		b := new(pktfuzz.Builder)
+		b.Handshake(0).Handshake(3).Dialog(0, "S: 220 ready", "C: USER a", "S: 230 ok")
+		b.Dialog(3, "S: 220-welcome", "S: 220 port 2121")
+		// PASV split in two, the 227 split in three with the middle late.
+		b.Packet(0, 0, ack|psh, "PA").Packet(0, 0, ack|psh, "SV\r\n").Packet(0, 1, ack, "")
+		b.Packet(0, 1, ack|psh, "227 Entering Passive ").
+			PacketAt(0, 1, ack|psh, 11, "0,2,117,49).\r\n").
+			SACK(0, 0, 11, 14).
+			PacketAt(0, 1, ack|psh, -25, "Mode (10,0,").
+			Packet(0, 0, ack, "")
+		b.Packet(3, 0, ack|psh, "PORT 198,51,100,11,200,1").Tick(7).Packet(3, 0, ack|psh, "0\r\n").Packet(3, 1, ack, "")
+		b.Dialog(3, "S: 200 ok", "C: PASV", "S: 227-Entering Passive Mode (10,0,0,3,117,50)", "S: 227 done")
+		b.Resend(2).Tick(10).Tick(11)
+		b.Dialog(0, "C: AUTH TLS", "S: 234 AUTH TLS successful")
+		b.Packet(0, 0, ack|psh, "\x16\x03\x01\x00\x05hello").Packet(0, 1, ack|psh, "\x15\x03\x03\x00\x02\x01\x00")
+		b.Packet(0, 0, ack|psh, "\x15\x03\x03\x00\x02\x01\x00CCC\r\n").Packet(0, 1, ack|psh, "200 CCC ok\r\n")
+		b.Dialog(0, "C: REIN", "S: 220 again", "C: PASV", "S: 227 Entering Passive Mode (10,0,0,2,117,51)")
+		b.Packet(3, 1, rst|ack, "").EndFlow(0).Tick(15)
+		return b
+	}
+	// Damaged packets: a 227 whose checksum is wrong, one cut short, one
+	// whose IP length is wrong, and a verbatim IPv6 packet with a
+	// hop-by-hop header.
+	damaged := func() *pktfuzz.Builder {
+		b := new(pktfuzz.Builder)
+		b.Handshake(0).Dialog(0, "S: 220 x", "C: PASV")
+		b.Corrupt(0, 1, ack|psh, "227 Entering Passive Mode (10,0,0,2,117,52).\r\n", 53, 0x20)
+		b.Dialog(0, "C: PASV").Corrupt(0, 1, ack|psh, "227 (10,0,0,2,117,53)\r\n", 50, 0)
+		b.Corrupt(0, 1, ack|psh, "227 (10,0,0,2,117,54)\r\n", 3, 0x10)
+		c := fuzzConns[2]
+		p := pktfuzz.Build(c.Server, c.Client, 0x80000001+7, 2+6, ack|psh, []byte("229 (|||50002|)\r\n"))
+		hbh := append(append(append([]byte(nil), p[:40]...), 6, 0, 1, 4, 0, 0, 0, 0), p[40:]...)
+		hbh[6] = 0
+		hbh[5] += 8
+		b.Handshake(2).Dialog(2, "S: 220 x", "C: EPSV").Raw(hbh)
+		return b
+	}
+	return []trackerSeed{
+		{0, vsftpdPASV().Bytes()},
+		{setupDNAT, vsftpdPASV().Bytes()},
+		{setupDNAT | setupMasq, portSession().Bytes()},
+		{setupMasq, portSession().Bytes()},
+		{setupDNAT, v6Session().Bytes()},
+		{0, v6Session().Bytes()},
+		{setupDNAT, rough().Bytes()},
+		{setupTight | setupHighPort, rough().Bytes()},
+		{setupDNAT, damaged().Bytes()},
+		{setupDNAT | setupDryRun, damaged().Bytes()},
+		{setupDNAT | setupLookupFail | setupNoMid | setupNoBounce, append(vsftpdPASV().Bytes(), rough().Bytes()...)},
+	}
+}
+
+// TestTrackerSeeds runs FuzzTracker's seeds and checks that they reach the
+// states they were written for, so that the fuzzer starts deep: every seed
+// opens a pinhole, and the seeds as a whole rewrite, hold, go opaque and
+// clear again, and decode a packet with a wrong checksum.
+func TestTrackerSeeds(t *testing.T) {
+	var total Stats
+	kinds := map[EffectKind]bool{}
+	for i, s := range trackerSeeds() {
+		h := newTrackerHarness(t, s.setup)
+		h.r = pktfuzz.NewReader(s.prog, h.conns)
+		for {
+			op, ok := h.r.Next()
+			if !ok {
+				break
+			}
+			h.step(op)
+			for _, e := range h.res.Effects {
+				kinds[e.Kind] = true
+			}
+		}
+		h.drain()
+		st := h.tr.Stats
+		if st.PinholesOpened == 0 {
+			t.Errorf("seed %d (setup %#02x) opened no pinhole: %+v", i, s.setup, st)
+		}
+		total.Rewrites += st.Rewrites
+		total.Held += st.Held
+		total.Undecodable += st.Undecodable
+		total.Modified += st.Modified
+	}
+	if total.Rewrites == 0 || total.Held == 0 || total.Undecodable == 0 || total.Modified == 0 {
+		t.Errorf("seeds never rewrite, hold, modify or meet an undecodable packet: %+v", total)
+	}
+	for _, k := range []EffectKind{EffOpaque, EffClear, EffMapData} {
+		if !kinds[k] {
+			t.Errorf("no seed produces a %v effect", k)
+		}
+	}
+}
