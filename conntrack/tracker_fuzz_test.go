@@ -26,7 +26,7 @@ func FuzzTracker(f *testing.F) {
 	for _, s := range trackerSeeds() {
 		f.Add(s.setup, s.prog)
 	}
-	f.Fuzz(func(t *testing.T, setup byte, prog []byte) {
+	f.Fuzz(func(t *testing.T, setup uint16, prog []byte) {
 		if len(prog) > 1<<14 {
 			return
 		}
@@ -64,7 +64,25 @@ const (
 	setupDryRun     = 1 << 5
 	setupNoBounce   = 1 << 6 // bounce check off
 	setupHighPort   = 1 << 7 // MinDataPort 20000
+	setupReset      = 1 << 8 // violations reset the session
+	setupBudget     = 1 << 9 // two pinholes per client, three in total
+	// Bits 10-11: TLS mode of port 21 (0 allow, 1 block, 2 and 3
+	// passthrough-range 30000-30100); port 2121 gets the next mode.
+	setupTLSShift = 10
 )
+
+// tlsRules are the TLS policies of the control ports under setup.
+func tlsRules(setup uint16) map[uint16]TLSRule {
+	modes := []TLSMode{TLSAllow, TLSBlock, TLSPassthroughRange, TLSPassthroughRange}
+	m := int(setup>>setupTLSShift) & 3
+	rule := func(mode TLSMode) TLSRule {
+		if mode == TLSPassthroughRange {
+			return TLSRule{Mode: mode, PassiveLo: 30000, PassiveHi: 30100}
+		}
+		return TLSRule{Mode: mode}
+	}
+	return map[uint16]TLSRule{21: rule(modes[m]), 2121: rule(modes[(m+1)%3])}
+}
 
 // fuzzNAT answers with the tuples of the fuzz connections under the
 // setup's NAT; any other flow is unknown to it.
@@ -82,7 +100,7 @@ func (n *fuzzNAT) Lookup(f Flow) (Tuples, bool) {
 }
 
 // natTuples are connection i's tuples under the setup's NAT.
-func natTuples(c pktfuzz.Conn, i int, setup byte) Tuples {
+func natTuples(c pktfuzz.Conn, i int, setup uint16) Tuples {
 	t := IdentityTuples(Flow{Client: c.Client, Server: c.Server})
 	pubSrv, pubCli := mustA("203.0.113.1"), mustA("203.0.113.254")
 	if c.Client.Addr().Is6() {
@@ -98,17 +116,19 @@ func natTuples(c pktfuzz.Conn, i int, setup byte) Tuples {
 }
 
 type trackerHarness struct {
-	t     *testing.T
-	setup byte
-	tr    *Tracker
-	pol   Policy
-	nat   *fuzzNAT
-	ports *PortRegistry
-	conns []pktfuzz.Conn
-	r     *pktfuzz.Reader
-	now   time.Time
-	res   Result
-	token uint64
+	t      *testing.T
+	setup  uint16
+	tr     *Tracker
+	pol    Policy
+	tls    map[uint16]TLSRule
+	nat    *fuzzNAT
+	ports  *PortRegistry
+	budget *Budget
+	conns  []pktfuzz.Conn
+	r      *pktfuzz.Reader
+	now    time.Time
+	res    Result
+	token  uint64
 
 	held     map[uint64][]byte       // token -> the packet as it arrived
 	done     map[uint64]bool         // tokens that got their verdict
@@ -119,9 +139,11 @@ type trackerHarness struct {
 	tuples   map[Flow]Tuples         // expected tuples per flow (identity if absent)
 	flows    map[uint64]Flow         // session ID -> flow
 	mapped   map[netip.AddrPort]bool // public ports of outstanding mappings
+	ranges   map[uint64]Effect       // open passive-range pinholes by ID
+	killed   map[uint64]bool         // sessions reset
 }
 
-func newTrackerHarness(t *testing.T, setup byte) *trackerHarness {
+func newTrackerHarness(t *testing.T, setup uint16) *trackerHarness {
 	pol := DefaultPolicy()
 	if setup&setupTight != 0 {
 		pol.MaxPinholes, pol.MaxHeldSegments, pol.MaxLine, pol.MaxHeldBytes, pol.MaxSessions = 1, 2, 64, 64, 2
@@ -131,11 +153,19 @@ func newTrackerHarness(t *testing.T, setup byte) *trackerHarness {
 	if setup&setupHighPort != 0 {
 		pol.MinDataPort = 20000
 	}
+	if setup&setupReset != 0 {
+		pol.Violation = ViolationReset
+	}
+	if setup&setupBudget != 0 {
+		pol.MaxClientPinholes, pol.MaxTotalPinholes = 2, 3
+	}
 	h := &trackerHarness{t: t, setup: setup, pol: pol, conns: fuzzConns, now: time.Unix(1_700_000_000, 0),
 		ports: NewPortRegistry(), held: map[uint64][]byte{}, done: map[uint64]bool{}, open: map[uint64]Effect{},
 		everOpen: map[uint64]bool{}, sessions: map[uint64]bool{}, tuples: map[Flow]Tuples{}, flows: map[uint64]Flow{},
-		mapped: map[netip.AddrPort]bool{}}
-	cfg := Config{Policy: pol, ControlPorts: []uint16{21, 2121}, Ports: h.ports, DryRun: setup&setupDryRun != 0}
+		mapped: map[netip.AddrPort]bool{}, ranges: map[uint64]Effect{}, killed: map[uint64]bool{},
+		budget: NewBudget(), tls: tlsRules(setup)}
+	cfg := Config{Policy: pol, ControlPorts: []uint16{21, 2121}, Ports: h.ports, DryRun: setup&setupDryRun != 0,
+		Budget: h.budget, TLS: h.tls}
 	if setup&(setupDNAT|setupMasq) != 0 {
 		h.nat = &fuzzNAT{tuples: map[Flow]Tuples{}, fail: setup&setupLookupFail != 0}
 		for i, c := range fuzzConns {
@@ -158,7 +188,7 @@ func newTrackerHarness(t *testing.T, setup byte) *trackerHarness {
 func (h *trackerHarness) fail(format string, args ...any) {
 	h.t.Helper()
 	tail := h.log[max(0, len(h.log)-40):]
-	h.t.Fatalf("%s\nsetup %#02x, last steps:\n  %s", fmt.Sprintf(format, args...), h.setup, joinLines(tail))
+	h.t.Fatalf("%s\nsetup %#04x, last steps:\n  %s", fmt.Sprintf(format, args...), h.setup, joinLines(tail))
 }
 
 func joinLines(l []string) string {
@@ -227,7 +257,11 @@ func (h *trackerHarness) openIDs() []uint64 {
 func (h *trackerHarness) check(tok uint64, in []byte) {
 	h.t.Helper()
 	res := &h.res
+	wasKilled := h.killed[res.Session]
 	h.effects(res.Effects)
+	if tok != 0 && wasKilled && res.Verdict != Drop {
+		h.fail("packet %d of session %d, reset earlier, got %v", tok, res.Session, res.Verdict)
+	}
 	if tok != 0 {
 		switch res.Verdict {
 		case Accept:
@@ -274,6 +308,43 @@ func (h *trackerHarness) check(tok uint64, in []byte) {
 	if got, want := h.ports.Len(), len(h.mapped); got != want {
 		h.fail("port registry holds %d public ports, outstanding DNAT mappings %d", got, want)
 	}
+	h.checkBudget()
+	if h.setup&setupDryRun == 0 {
+		for _, e := range res.Effects {
+			if e.Kind == EffReset && !h.sessions[e.Session] {
+				h.fail("session %d reset, yet not ended by the end of the step", e.Session)
+			}
+		}
+	}
+}
+
+// checkBudget: the shared budget counts exactly the outstanding pinholes
+// and ranges, per client and in total, within the limits.
+func (h *trackerHarness) checkBudget() {
+	h.t.Helper()
+	per := map[netip.Addr]int{}
+	for _, e := range h.open {
+		per[e.Flow.Client.Addr()]++
+	}
+	for _, e := range h.ranges {
+		per[e.Flow.Client.Addr()]++
+	}
+	total := 0
+	for a, n := range per {
+		total += n
+		if mine, _ := h.budget.Held(a); mine != n {
+			h.fail("budget: client %v holds %d, effects say %d", a, mine, n)
+		}
+		if n > h.pol.MaxClientPinholes {
+			h.fail("client %v holds %d pinholes, limit %d", a, n, h.pol.MaxClientPinholes)
+		}
+	}
+	if _, got := h.budget.Held(netip.Addr{}); got != total || h.budget.Clients() != len(per) {
+		h.fail("budget: %d held by %d clients, effects say %d by %d", got, h.budget.Clients(), total, len(per))
+	}
+	if total > h.pol.MaxTotalPinholes {
+		h.fail("%d pinholes held in total, limit %d", total, h.pol.MaxTotalPinholes)
+	}
 }
 
 func (h *trackerHarness) deliver(tok uint64, b []byte) {
@@ -300,6 +371,10 @@ func (h *trackerHarness) checkOut(tok uint64, in, out []byte) {
 	if vo.IPLen != len(out) {
 		h.fail("token %d: modified packet is %d bytes, its IP header says %d", tok, len(out), vo.IPLen)
 	}
+	if vo.Version == vi.Version && vo.Src == vi.Src && vo.Dst == vi.Dst && vo.Flags&^0x10 == 0x04 && vo.Flags != vi.Flags {
+		h.checkReset(tok, vi, out, vo)
+		return
+	}
 	if vo.Version != vi.Version || vo.Src != vi.Src || vo.Dst != vi.Dst || vo.Flags != vi.Flags || vo.TCPOff != vi.TCPOff {
 		h.fail("token %d: modified packet changed its header: %+v -> %+v", tok, vi, vo)
 	}
@@ -310,6 +385,30 @@ func (h *trackerHarness) checkOut(tok uint64, in, out []byte) {
 	}
 	if h.setup&setupDryRun != 0 {
 		h.fail("token %d: a dry run modified a packet", tok)
+	}
+}
+
+// checkReset verifies a packet turned into a RST by a reset: only in a
+// step that reset a session, a bare header with right checksums, no
+// payload.
+func (h *trackerHarness) checkReset(tok uint64, vi pktfuzz.V, out []byte, vo pktfuzz.V) {
+	h.t.Helper()
+	reset := false
+	for _, e := range h.res.Effects {
+		reset = reset || e.Kind == EffReset
+	}
+	if !reset || h.setup&setupDryRun != 0 {
+		h.fail("token %d became a RST (flags %#x -> %#x) in a step without a reset", tok, vi.Flags, vo.Flags)
+	}
+	hdr := 20
+	if vo.Version == 6 {
+		hdr = 40
+	}
+	if vo.TCPOff != hdr || len(out) != hdr+20 || len(vo.Payload) != 0 {
+		h.fail("token %d: RST of %d bytes, TCP at %d, payload %d", tok, len(out), vo.TCPOff, len(vo.Payload))
+	}
+	if ipr, tcpr := pktfuzz.Residuals(out, vo); ipr != 0 || tcpr != 0 {
+		h.fail("token %d: RST with checksum residuals IP %#x TCP %#x", tok, ipr, tcpr)
 	}
 }
 
@@ -367,10 +466,50 @@ func (h *trackerHarness) effects(effs []Effect) {
 			if o.HasMap && o.Mapping.Dst != o.Mapping.ToDst {
 				delete(h.mapped, o.Mapping.Dst)
 			}
+		case EffReset:
+			if ended, ok := h.sessions[e.Session]; !ok || ended || h.killed[e.Session] {
+				h.fail("reset of session %d (started %v, ended %v, reset before %v)", e.Session, ok, ended, h.killed[e.Session])
+			}
+			if h.setup&setupDryRun == 0 {
+				h.killed[e.Session] = true
+			}
+		case EffOpenRange:
+			if h.everOpen[e.ID] {
+				h.fail("range ID %d opened twice", e.ID)
+			}
+			if ended, ok := h.sessions[e.Session]; !ok || ended {
+				h.fail("range %d opened by session %d, which is not live", e.ID, e.Session)
+			}
+			h.everOpen[e.ID] = true
+			h.ranges[e.ID] = e
+			h.checkRange(e)
+		case EffCloseRange:
+			o, ok := h.ranges[e.ID]
+			if !ok || o.Range != e.Range || o.Session != e.Session {
+				h.fail("close of range %d %v, open %v as %v", e.ID, e.Range, ok, o.Range)
+			}
+			delete(h.ranges, e.ID)
 		case EffOpaque, EffClear, EffViolation:
 		default:
 			h.fail("unknown effect kind %v", e.Kind)
 		}
+	}
+}
+
+// checkRange: a passive range goes from the client's own address to the
+// server's own address on the control port's passive ports, published at
+// the server's public address when it has one.
+func (h *trackerHarness) checkRange(e Effect) {
+	h.t.Helper()
+	tu := h.tuplesOf(e.Flow)
+	rule := h.tls[e.Flow.Server.Port()]
+	r := e.Range
+	if rule.Mode != TLSPassthroughRange || r.Src != e.Flow.Client.Addr() || r.Dst != tu.Reply.Src.Addr() ||
+		r.Lo != rule.PassiveLo || r.Hi != rule.PassiveHi || e.Timeout <= 0 {
+		h.fail("range %v (timeout %v) for %v under %+v (tuples %+v)", r, e.Timeout, e.Flow, rule, tu)
+	}
+	if pub := tu.Orig.Dst.Addr(); pub != r.Dst && r.Public != pub || pub == r.Dst && r.Public.IsValid() {
+		h.fail("range %v: published address, tuples %+v", r, tu)
 	}
 }
 
@@ -430,6 +569,8 @@ func (h *trackerHarness) drain() {
 		h.fail("%d packets never released", len(h.held))
 	case h.ports.Len() != 0:
 		h.fail("%d public ports still reserved", h.ports.Len())
+	case len(h.ranges) != 0:
+		h.fail("%d passive ranges left open", len(h.ranges))
 	}
 	for id, ended := range h.sessions {
 		if !ended {
@@ -444,7 +585,7 @@ func (h *trackerHarness) drain() {
 }
 
 type trackerSeed struct {
-	setup byte
+	setup uint16
 	prog  []byte
 }
 
@@ -535,7 +676,37 @@ func trackerSeeds() []trackerSeed {
 		b.Handshake(2).Dialog(2, "S: 220 x", "C: EPSV").Raw(hbh)
 		return b
 	}
+	// FTPS: AUTH, TLS records, CCC with close_notify from both sides,
+	// then clear text again; conn 3 (port 2121) tries AUTH too.
+	ftps := func() *pktfuzz.Builder {
+		b := new(pktfuzz.Builder)
+		b.Handshake(0).Handshake(3).Dialog(0, "S: 220 FTPS ready", "C: AUTH TLS", "S: 234 Proceed with negotiation.")
+		b.Dialog(3, "S: 220 x", "C: AUTH TLS", "S: 504 Unknown AUTH type.", "C: PASV", "S: 227 (10,0,0,3,117,60)")
+		b.Packet(0, 0, ack|psh, "\x16\x03\x01\x00\x04abcd").Packet(0, 1, ack|psh, "\x16\x03\x03\x00\x03xyz\x17\x03\x03\x00\x01q")
+		b.Packet(0, 0, ack|psh, "\x17\x03\x03\x00\x02zz\x15\x03\x03\x00\x02\x01\x00")
+		b.Packet(0, 1, ack|psh, "\x15\x03\x03\x00\x02\x01\x00")
+		b.Dialog(0, "C: PASV", "S: 227 Entering Passive Mode (10,0,0,2,117,61).", "C: QUIT", "S: 221 bye").Close(0)
+		return b
+	}
+	// Violations: a bounce PORT, a low port EPRT, a 227 to a third host,
+	// an unsolicited 229, then more data on the same connections.
+	violations := func() *pktfuzz.Builder {
+		b := new(pktfuzz.Builder)
+		b.Handshake(0).Handshake(1).Dialog(0, "S: 220 x", "C: PORT 192,0,2,1,195,80", "S: 501 no")
+		b.Dialog(1, "S: 220 y", "C: EPRT |1|198.51.100.10|25|", "S: 501 no", "C: PASV", "S: 227 (192,0,2,1,195,80)")
+		b.Dialog(0, "C: NOOP", "S: 229 Entering Extended Passive Mode (|||50000|)", "C: PASV", "S: 227 (10,0,0,2,117,62)")
+		b.Handshake(0).Dialog(0, "S: 220 again", "C: PORT 198,51,100,10,200,3", "S: 200 ok")
+		return b
+	}
 	return []trackerSeed{
+		{0, ftps().Bytes()},
+		{1 << setupTLSShift, ftps().Bytes()},
+		{setupDNAT | 2<<setupTLSShift, ftps().Bytes()},
+		{setupReset | 2<<setupTLSShift | setupBudget, ftps().Bytes()},
+		{setupReset, violations().Bytes()},
+		{setupReset | setupDNAT | setupMasq, violations().Bytes()},
+		{0, violations().Bytes()},
+		{setupBudget | setupDNAT, append(append(portSession().Bytes(), v6Session().Bytes()...), vsftpdPASV().Bytes()...)},
 		{0, vsftpdPASV().Bytes()},
 		{setupDNAT, vsftpdPASV().Bytes()},
 		{setupDNAT | setupMasq, portSession().Bytes()},
@@ -573,7 +744,7 @@ func TestTrackerSeeds(t *testing.T) {
 		h.drain()
 		st := h.tr.Stats
 		if st.PinholesOpened == 0 {
-			t.Errorf("seed %d (setup %#02x) opened no pinhole: %+v", i, s.setup, st)
+			t.Errorf("seed %d (setup %#04x) opened no pinhole: %+v", i, s.setup, st)
 		}
 		total.Rewrites += st.Rewrites
 		total.Held += st.Held
@@ -583,7 +754,7 @@ func TestTrackerSeeds(t *testing.T) {
 	if total.Rewrites == 0 || total.Held == 0 || total.Undecodable == 0 || total.Modified == 0 {
 		t.Errorf("seeds never rewrite, hold, modify or meet an undecodable packet: %+v", total)
 	}
-	for _, k := range []EffectKind{EffOpaque, EffClear, EffMapData} {
+	for _, k := range []EffectKind{EffOpaque, EffClear, EffMapData, EffReset, EffOpenRange, EffCloseRange} {
 		if !kinds[k] {
 			t.Errorf("no seed produces a %v effect", k)
 		}
