@@ -96,13 +96,14 @@ func newTestWorker(t testing.TB, logs io.Writer) (*worker, *recorder) {
 	rec := &recorder{pins: map[uint64]rules.Pin{}, out: map[uint32][]byte{}}
 	cfg := config.Default()
 	d := &daemon{
-		cfg:   cfg,
-		log:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		table: rec,
-		ct:    rec,
-		cache: ctnetlink.NewCache(),
-		ports: conntrack.NewPortRegistry(),
-		pins:  pinIndex{byID: map[uint64]pinRec{}, byKey: map[conntrack.Pinhole]uint64{}},
+		cfg:    cfg,
+		log:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		table:  rec,
+		ct:     rec,
+		cache:  ctnetlink.NewCache(),
+		ports:  conntrack.NewPortRegistry(),
+		budget: conntrack.NewBudget(),
+		pins:   pinIndex{byID: map[uint64]pinRec{}, byKey: map[conntrack.Pinhole]uint64{}},
 	}
 	w, err := newWorker(d, 0)
 	if err != nil {
