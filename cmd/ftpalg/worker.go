@@ -266,7 +266,10 @@ func (w *worker) ensureLiberal(session uint64, b []byte) {
 		return
 	}
 	flow, ok := w.flowOf(b)
-	if !ok {
+	if !ok || w.pkt.Flags&rewrite.FlagRST != 0 {
+		// A reset (violation: reset) ends the connection; conntrack
+		// takes it as it is, since it carries the receiver's next
+		// sequence number.
 		return
 	}
 	w.liberal[session] = true
