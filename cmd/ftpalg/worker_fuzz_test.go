@@ -14,6 +14,7 @@ import (
 	"github.com/ftpalg/ftpalg/ctnetlink"
 	"github.com/ftpalg/ftpalg/internal/pktfuzz"
 	"github.com/ftpalg/ftpalg/nfq"
+	"github.com/ftpalg/ftpalg/rules"
 )
 
 // FuzzWorker runs raw packets through the daemon's worker with the
@@ -65,7 +66,26 @@ const (
 	workerCached   = 1 << 0 // conntrack events put the DNAT tuples in the cache
 	workerResolves = 1 << 1 // a kernel query answers with the DNAT tuples
 	workerApplyErr = 1 << 2 // every nftables batch fails
+	workerReset    = 1 << 3 // policy.violation: reset
+	workerBudget   = 1 << 4 // two pinholes per client, three in total
+	// Bits 5-6: FTPS policy of port 21 (0 block, the default; 1 allow;
+	// 2 and 3 passthrough-range 30000-30100); 2121 becomes a control
+	// port with the next policy.
+	workerTLSShift = 5
 )
+
+// workerTLS returns the FTPS policies of ports 21 and 2121 under setup.
+func workerTLS(setup byte) map[uint16]conntrack.TLSRule {
+	modes := []conntrack.TLSMode{conntrack.TLSBlock, conntrack.TLSAllow, conntrack.TLSPassthroughRange, conntrack.TLSPassthroughRange}
+	m := int(setup>>workerTLSShift) & 3
+	rule := func(mode conntrack.TLSMode) conntrack.TLSRule {
+		if mode == conntrack.TLSPassthroughRange {
+			return conntrack.TLSRule{Mode: mode, PassiveLo: 30000, PassiveHi: 30100}
+		}
+		return conntrack.TLSRule{Mode: mode}
+	}
+	return map[uint16]conntrack.TLSRule{21: rule(modes[m]), 2121: rule(modes[(m+1)%3])}
+}
 
 // dnatInfo is connection c's conntrack entry with the server published at
 // 203.0.113.1 (2001:db8:ffff::1 for IPv6).
@@ -90,15 +110,35 @@ type workerHarness struct {
 	in    map[uint32][]byte // queued packets as they arrived
 	done  map[uint32]string // verdicts given
 	log   []string
-	verbs map[string]int // calls to the fake kernel by verb
-	late  int            // verdicts given in a later step than their packet's
-	cur   uint32         // the packet of the current step, 0 if none
+	verbs map[string]int         // calls to the fake kernel by verb
+	late  int                    // verdicts given in a later step than their packet's
+	cur   uint32                 // the packet of the current step, 0 if none
+	kinds map[rules.PinKind]bool // kinds of kernel elements seen
 }
 
 func newWorkerHarness(t *testing.T, setup byte) *workerHarness {
 	w, rec := newTestWorker(t, io.Discard)
+	if setup&(workerReset|workerBudget|3<<workerTLSShift) != 0 {
+		// The worker again, as newWorker makes it from this config.
+		cfg := &w.d.cfg
+		if setup&workerReset != 0 {
+			cfg.Policy.Violation = conntrack.ViolationReset
+		}
+		if setup&workerBudget != 0 {
+			cfg.Policy.MaxClientPinholes, cfg.Policy.MaxTotalPinholes = 2, 3
+		}
+		cfg.ControlPorts = []uint16{21, 2121}
+		cfg.TLS = workerTLS(setup)
+		nw, err := newWorker(w.d, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nw.q = rec
+		w.d.workers = []*worker{nw}
+		w = nw
+	}
 	h := &workerHarness{t: t, setup: setup, w: w, rec: rec, now: time.Unix(1_700_000_000, 0),
-		in: map[uint32][]byte{}, done: map[uint32]string{}, verbs: map[string]int{}}
+		in: map[uint32][]byte{}, done: map[uint32]string{}, verbs: map[string]int{}, kinds: map[rules.PinKind]bool{}}
 	if setup&workerCached != 0 {
 		for _, c := range fuzzConns {
 			w.d.cache.Put(dnatInfo(c))
@@ -190,7 +230,7 @@ func (h *workerHarness) check() {
 		return
 	}
 	h.log = append(h.log, "  "+calls)
-	verdicts := false
+	verdicts, resetAdded := false, false
 	for _, c := range strings.Split(calls, "; ") {
 		verb, arg, _ := strings.Cut(c, " ")
 		h.verbs[verb]++
@@ -218,7 +258,7 @@ func (h *workerHarness) check() {
 				out = h.in[id]
 			case "modified":
 				out = h.rec.out[id]
-				h.checkOut(id, out)
+				h.checkOut(id, out, resetAdded)
 			}
 			if out != nil {
 				h.r.Delivered(out)
@@ -229,10 +269,17 @@ func (h *workerHarness) check() {
 			if verdicts {
 				h.fail("%q after a verdict in the same step: %s", c, calls)
 			}
+			if id, _, ok := strings.Cut(arg, " "); verb == "add" && ok {
+				n, _ := strconv.ParseUint(id, 10, 64)
+				resetAdded = resetAdded || n == resetPinID(n&^(1<<63))
+			}
 		}
 	}
+	for _, p := range h.rec.pins {
+		h.kinds[p.Kind] = true
+	}
 	if h.rec.applyErr == nil {
-		if got, want := len(h.rec.pins), h.w.tr.Pinholes(); got != want {
+		if got, want := h.kernelPins(rules.KindPinhole), h.w.tr.Pinholes(); got != want {
 			h.fail("kernel holds %d pinholes, the tracker %d", got, want)
 		}
 		if got, want := h.w.d.pins.len(), len(h.rec.pins); got != want {
@@ -243,7 +290,18 @@ func (h *workerHarness) check() {
 	}
 }
 
-func (h *workerHarness) checkOut(id uint32, out []byte) {
+// kernelPins counts the fake kernel's elements of one kind.
+func (h *workerHarness) kernelPins(kind rules.PinKind) int {
+	n := 0
+	for _, p := range h.rec.pins {
+		if p.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *workerHarness) checkOut(id uint32, out []byte, reset bool) {
 	h.t.Helper()
 	in := h.in[id]
 	vi, ok := pktfuzz.View(in)
@@ -253,6 +311,17 @@ func (h *workerHarness) checkOut(id uint32, out []byte) {
 	vo, ok := pktfuzz.View(out)
 	if !ok || vo.IPLen != len(out) {
 		h.fail("packet %d: modified packet malformed (parses %v, %d bytes, IP length %d): % x", id, ok, len(out), vo.IPLen, out)
+	}
+	if vo.Flags&^0x10 == 0x04 && vo.Flags != vi.Flags {
+		// Turned into a RST by a reset: only after the reset flow went
+		// to the kernel, with right checksums.
+		if !reset {
+			h.fail("packet %d became a RST without a reset flow added before it", id)
+		}
+		if ipr, tcpr := pktfuzz.Residuals(out, vo); ipr != 0 || tcpr != 0 || len(vo.Payload) != 0 || vo.Src != vi.Src || vo.Dst != vi.Dst {
+			h.fail("packet %d: RST %+v with residuals %#x %#x", id, vo, ipr, tcpr)
+		}
+		return
 	}
 	if vo.Src != vi.Src || vo.Dst != vi.Dst || vo.Flags != vi.Flags {
 		h.fail("packet %d: modified packet changed its header: %+v -> %+v", id, vi, vo)
@@ -278,8 +347,11 @@ func (h *workerHarness) drain() {
 			h.fail("packet %d never got a verdict", id)
 		}
 	}
-	if len(h.rec.pins) != 0 || h.w.d.pins.len() != 0 || h.w.tr.Sessions() != 0 {
-		h.fail("left after every timeout: kernel pinholes %d, index %d, sessions %d", len(h.rec.pins), h.w.d.pins.len(), h.w.tr.Sessions())
+	// Reset flows stay in the kernel until their own timeout, which the
+	// fake does not model; pinholes and ranges must be gone.
+	pins, ranges := h.kernelPins(rules.KindPinhole), h.kernelPins(rules.KindRange)
+	if pins+ranges != 0 || h.w.tr.Sessions() != 0 {
+		h.fail("left after every timeout: kernel pinholes %d, ranges %d, sessions %d", pins, ranges, h.w.tr.Sessions())
 	}
 }
 
@@ -322,7 +394,22 @@ func workerSeeds() []workerSeed {
 		Dialog(3, "S: 220 y", "C: PASV", "S: 227 (10,0,0,3,200,1)").
 		Dialog(1, "C: PASV").Corrupt(1, 1, ack|psh, "227 Entering Passive Mode (10,0,0,2,117,50).\r\n", 53, 0x20).
 		Resend(0).Tick(11)
+	ftps := new(pktfuzz.Builder).Handshake(0).Handshake(3).
+		Dialog(0, "S: 220 FTPS", "C: AUTH TLS", "S: 234 Proceed with negotiation.").
+		Dialog(3, "S: 220 x", "C: AUTH TLS", "S: 504 Unknown AUTH type.", "C: PASV", "S: 227 (10,0,0,3,117,60)").
+		Packet(0, 0, ack|psh, "\x16\x03\x01\x00\x04abcd").Packet(0, 1, ack|psh, "\x15\x03\x03\x00\x02\x01\x00").
+		Packet(0, 0, ack|psh, "\x15\x03\x03\x00\x02\x01\x00").
+		Dialog(0, "C: PASV", "S: 227 Entering Passive Mode (10,0,0,2,117,61).", "C: QUIT", "S: 221 bye").Close(0)
+	bounce := new(pktfuzz.Builder).Handshake(0).Handshake(1).
+		Dialog(0, "S: 220 x", "C: PORT 192,0,2,1,195,80", "S: 501 no").
+		Dialog(1, "S: 220 y", "C: PASV", "S: 227 (10,0,0,2,117,63)", "C: PASV", "S: 227 (192,0,2,1,195,80)").
+		Handshake(0).Dialog(0, "S: 220 again", "C: PORT 198,51,100,10,200,3", "S: 200 ok")
 	return []workerSeed{
+		{workerCached, ftps.Bytes()},
+		{workerCached | 1<<workerTLSShift, ftps.Bytes()},
+		{workerCached | 2<<workerTLSShift | workerBudget, ftps.Bytes()},
+		{workerReset | workerCached, bounce.Bytes()},
+		{workerReset, bounce.Bytes()},
 		{workerCached, pasv.Bytes()},
 		{workerResolves, port.Bytes()},
 		{workerCached, v6.Bytes()},
@@ -338,6 +425,7 @@ func workerSeeds() []workerSeed {
 // released later, failed batches.
 func TestWorkerSeeds(t *testing.T) {
 	verbs := map[string]int{}
+	kinds := map[rules.PinKind]bool{}
 	late := 0
 	for _, s := range workerSeeds() {
 		h := newWorkerHarness(t, s.setup)
@@ -354,6 +442,14 @@ func TestWorkerSeeds(t *testing.T) {
 			verbs[v] += n
 		}
 		late += h.late
+		for k := range h.kinds {
+			kinds[k] = true
+		}
+	}
+	for _, k := range []rules.PinKind{rules.KindPinhole, rules.KindRange, rules.KindReset} {
+		if !kinds[k] {
+			t.Errorf("no seed puts a kernel element of kind %d in", k)
+		}
 	}
 	for _, v := range []string{"add", "remove", "modified", "liberal", "resolve", "accept"} {
 		if verbs[v] == 0 {
