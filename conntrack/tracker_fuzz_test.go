@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -141,6 +142,15 @@ type trackerHarness struct {
 	mapped   map[netip.AddrPort]bool // public ports of outstanding mappings
 	ranges   map[uint64]Effect       // open passive-range pinholes by ID
 	killed   map[uint64]bool         // sessions reset
+	// Dry runs: the sequence ranges delivered per direction, and the
+	// tokens dropped in the current step.
+	stream  map[[2]netip.AddrPort]*seqSet
+	dropped []droppedPkt
+}
+
+type droppedPkt struct {
+	tok uint64
+	in  []byte
 }
 
 func newTrackerHarness(t *testing.T, setup uint16) *trackerHarness {
@@ -163,7 +173,7 @@ func newTrackerHarness(t *testing.T, setup uint16) *trackerHarness {
 		ports: NewPortRegistry(), held: map[uint64][]byte{}, done: map[uint64]bool{}, open: map[uint64]Effect{},
 		everOpen: map[uint64]bool{}, sessions: map[uint64]bool{}, tuples: map[Flow]Tuples{}, flows: map[uint64]Flow{},
 		mapped: map[netip.AddrPort]bool{}, ranges: map[uint64]Effect{}, killed: map[uint64]bool{},
-		budget: NewBudget(), tls: tlsRules(setup)}
+		budget: NewBudget(), tls: tlsRules(setup), stream: map[[2]netip.AddrPort]*seqSet{}}
 	cfg := Config{Policy: pol, ControlPorts: []uint16{21, 2121}, Ports: h.ports, DryRun: setup&setupDryRun != 0,
 		Budget: h.budget, TLS: h.tls}
 	if setup&(setupDNAT|setupMasq) != 0 {
@@ -263,23 +273,16 @@ func (h *trackerHarness) check(tok uint64, in []byte) {
 		h.fail("packet %d of session %d, reset earlier, got %v", tok, res.Session, res.Verdict)
 	}
 	if tok != 0 {
-		switch res.Verdict {
-		case Accept:
-			h.deliver(tok, in)
-		case AcceptModified:
-			h.checkOut(tok, in, res.Packet)
-			h.deliver(tok, res.Packet)
-		case Drop:
-			h.deliver(tok, nil)
-		case Hold:
-			h.held[tok] = in
-		default:
-			h.fail("packet %d: verdict %v", tok, res.Verdict)
-		}
 		h.log = append(h.log, fmt.Sprintf("  -> %v, %d released", res.Verdict, len(res.Released)))
+		if res.Verdict == Hold {
+			h.held[tok] = in
+		}
 	} else if res.Verdict != Accept || res.Packet != nil {
 		h.fail("no current packet, yet verdict %v packet %d bytes", res.Verdict, len(res.Packet))
 	}
+	h.dropped = h.dropped[:0]
+	// Released packets carry the stream up to the current packet, which
+	// follows them.
 	for _, rl := range res.Released {
 		orig, ok := h.held[rl.Token]
 		if !ok {
@@ -289,16 +292,31 @@ func (h *trackerHarness) check(tok uint64, in []byte) {
 		h.log = append(h.log, fmt.Sprintf("  release %d: %v", rl.Token, rl.Verdict))
 		switch rl.Verdict {
 		case Accept:
-			h.deliver(rl.Token, orig)
+			h.deliver(rl.Token, orig, orig)
 		case AcceptModified:
 			h.checkOut(rl.Token, orig, rl.Packet)
-			h.deliver(rl.Token, rl.Packet)
+			h.deliver(rl.Token, orig, rl.Packet)
 		case Drop:
-			h.deliver(rl.Token, nil)
+			h.deliver(rl.Token, orig, nil)
 		default:
 			h.fail("release of token %d with verdict %v", rl.Token, rl.Verdict)
 		}
 	}
+	if tok != 0 {
+		switch res.Verdict {
+		case Accept:
+			h.deliver(tok, in, in)
+		case AcceptModified:
+			h.checkOut(tok, in, res.Packet)
+			h.deliver(tok, in, res.Packet)
+		case Drop:
+			h.deliver(tok, in, nil)
+		case Hold:
+		default:
+			h.fail("packet %d: verdict %v", tok, res.Verdict)
+		}
+	}
+	h.checkDropped()
 	if got := h.tr.Pinholes(); got != len(h.open) {
 		h.fail("tracker has %d pinholes, effects left %d open", got, len(h.open))
 	}
@@ -347,14 +365,103 @@ func (h *trackerHarness) checkBudget() {
 	}
 }
 
-func (h *trackerHarness) deliver(tok uint64, b []byte) {
+// deliver records the verdict of token tok, which arrived as in and leaves
+// as out (nil: dropped).
+func (h *trackerHarness) deliver(tok uint64, in, out []byte) {
+	h.t.Helper()
 	if h.done[tok] {
 		h.fail("token %d got a second verdict", tok)
 	}
 	h.done[tok] = true
-	if b != nil {
-		h.r.Delivered(b)
+	if out != nil {
+		h.r.Delivered(out)
 	}
+	if h.setup&setupDryRun == 0 {
+		return
+	}
+	// A dry run makes no edits, so the stream keeps its sequence
+	// numbers: track which bytes of each direction reached the receiver.
+	if out == nil {
+		h.dropped = append(h.dropped, droppedPkt{tok, in})
+		return
+	}
+	if v, ok := pktfuzz.View(out); ok {
+		start, n := payloadRange(v)
+		h.sent(v).add(start, n)
+	}
+}
+
+// payloadRange is the sequence range of v's payload.
+func payloadRange(v pktfuzz.V) (uint32, int) {
+	if v.Flags&0x02 != 0 {
+		return v.Seq + 1, len(v.Payload)
+	}
+	return v.Seq, len(v.Payload)
+}
+
+func (h *trackerHarness) sent(v pktfuzz.V) *seqSet {
+	k := [2]netip.AddrPort{v.Src, v.Dst}
+	if h.stream[k] == nil {
+		h.stream[k] = &seqSet{}
+	}
+	return h.stream[k]
+}
+
+// checkDropped: in a dry run, a packet is dropped only for bytes the
+// receiver already got, or that a held packet still carries.
+func (h *trackerHarness) checkDropped() {
+	h.t.Helper()
+	for _, d := range h.dropped {
+		v, ok := pktfuzz.View(d.in)
+		if !ok {
+			continue
+		}
+		start, n := payloadRange(v)
+		cover := append(seqSet(nil), *h.sent(v)...)
+		for _, b := range h.held {
+			if w, ok := pktfuzz.View(b); ok && w.Src == v.Src && w.Dst == v.Dst {
+				cover.add(payloadRange(w))
+			}
+		}
+		if !cover.covers(start, n) {
+			h.fail("dry run dropped token %d, whose bytes %d+%d were neither delivered nor held", d.tok, start, n)
+		}
+	}
+}
+
+// seqSet is a set of sequence ranges [start, start+n).
+type seqSet [][2]uint32
+
+func (s *seqSet) add(start uint32, n int) {
+	if n <= 0 {
+		return
+	}
+	if l := len(*s); l > 0 && (*s)[l-1][1] == start {
+		(*s)[l-1][1] += uint32(n)
+		return
+	}
+	*s = append(*s, [2]uint32{start, start + uint32(n)})
+}
+
+// covers reports whether every byte of [start, start+n) is in the set.
+func (s seqSet) covers(start uint32, n int) bool {
+	pos, end := start, start+uint32(n)
+	for pos != end {
+		found := false
+		for _, r := range s {
+			if pos-r[0] < r[1]-r[0] {
+				if end-pos <= r[1]-pos {
+					return true
+				}
+				pos, found = r[1], true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // checkOut verifies a modified packet against the packet as it arrived.
@@ -384,7 +491,17 @@ func (h *trackerHarness) checkOut(tok uint64, in, out []byte) {
 		h.fail("token %d: checksum residuals IP %#x TCP %#x on arrival, IP %#x TCP %#x modified\nin  % x\nout % x", tok, ii, it, oi, ot, in, out)
 	}
 	if h.setup&setupDryRun != 0 {
-		h.fail("token %d: a dry run modified a packet", tok)
+		// No edits: the packet may only lose bytes the receiver already
+		// got (a retransmitted or overlapping part).
+		k := len(vi.Payload) - len(vo.Payload)
+		si, _ := payloadRange(vi)
+		so, _ := payloadRange(vo)
+		if k < 0 || !bytes.Equal(vo.Payload, vi.Payload[k:]) || so != si+uint32(k) || vo.Ack != vi.Ack {
+			h.fail("token %d: a dry run changed the packet beyond trimming its payload:\nin  % x\nout % x", tok, in, out)
+		}
+		if !h.sent(vi).covers(si, k) {
+			h.fail("token %d: a dry run trimmed bytes %d+%d the receiver never got", tok, si, k)
+		}
 	}
 }
 
