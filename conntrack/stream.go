@@ -353,9 +353,13 @@ func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewr
 		h.tlsHdrN++
 		n++
 		if !validTLSPrefix(h.tlsHdr[:h.tlsHdrN]) {
-			if !h.tlsAlert {
-				// Not TLS, and the side never closed TLS: the stream
-				// cannot be trusted as commands. Stay opaque.
+			if !h.tlsAlert && !s.half[1-c.dir].tlsAlert {
+				// Not TLS, and neither side closed TLS: the stream
+				// cannot be trusted as commands. Stay opaque. (After
+				// CCC a client may go on in clear text without a
+				// close_notify of its own once the server sent its
+				// one, as curl does by default: RFC 4217 section 12.3
+				// lets either side start the shutdown.)
 				h.tlsLost = true
 				c.line = nil
 				s.event(c, "ignore", ReasonOpaque, "bytes that are not TLS records on an opaque channel")
