@@ -39,12 +39,17 @@ type ftpsStep struct {
 
 // ftpsRun is one client session.
 type ftpsRun struct {
-	Tool  Tool
-	TLS   tlsUse
-	CCC   bool // clear the control channel after login (CCC)
-	TLS12 bool // the client offers nothing above TLS 1.2
-	Mode  Mode // PASV or EPSV
-	Steps []ftpsStep
+	Tool Tool
+	TLS  tlsUse
+	CCC  bool // clear the control channel after login (CCC)
+	// CCCPassive (curl only) leaves the TLS shutdown to the server, and
+	// curl then sends no close_notify of its own (curl's default CCC
+	// mode); otherwise curl starts the shutdown (--ftp-ssl-ccc-mode
+	// active). lftp always sends its close_notify.
+	CCCPassive bool
+	TLS12      bool // the client offers nothing above TLS 1.2
+	Mode       Mode // PASV or EPSV
+	Steps      []ftpsStep
 	// Hold (lftp only, 1-based): before step Hold, lftp creates the
 	// ready file and waits until the test calls Release.
 	Hold int
@@ -162,7 +167,11 @@ func (r ftpsRun) curlArgs(host string, locals []string) []string {
 			args = append(args, "--ssl-reqd", "-k")
 		}
 		if r.CCC {
-			args = append(args, "--ftp-ssl-ccc")
+			mode := "active"
+			if r.CCCPassive {
+				mode = "passive"
+			}
+			args = append(args, "--ftp-ssl-ccc", "--ftp-ssl-ccc-mode", mode)
 		}
 		if r.TLS12 {
 			args = append(args, "--tls-max", "1.2")
