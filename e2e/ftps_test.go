@@ -305,6 +305,20 @@ func (a *acceptLog) drain() []netip.AddrPort {
 	}
 }
 
+// oneRangeElem reports whether elems is exactly one element keyed
+// src . dst . ftpsPasvMin-ftpsPasvMax (with value val, for a map).
+func oneRangeElem(elems []NftElem, src, dst netip.Addr, val []string) bool {
+	if len(elems) != 1 {
+		return false
+	}
+	e := elems[0]
+	rng := fmt.Sprintf(`{"range":[%d,%d]}`, ftpsPasvMin, ftpsPasvMax)
+	if len(e.Key) != 3 || e.Key[0] != src.String() || e.Key[1] != dst.String() || strings.ReplaceAll(e.Key[2], " ", "") != rng {
+		return false
+	}
+	return val == nil || strings.Join(e.Value, " . ") == strings.Join(val, " . ")
+}
+
 // TestFTPSPassthroughRange is FTPS case 3, tls: passthrough-range. After
 // the server's 234, one pinhole admits the client to the server's passive
 // range (and the DNAT map publishes the range on 203.0.113.1) until the
@@ -331,11 +345,13 @@ func TestFTPSPassthroughRange(t *testing.T) {
 		open := expectLogged(t, d, mark, 2*time.Second, `"range open"`, msg("range open"))
 		t.Logf("range open: %s", open.Raw)
 		sets := requireSets(t, g.GW, table, "range4", "rdnat4", "pin4")
-		if n := len(sets["range4"]); n != 1 || len(findElem(sets["range4"], g.ClientAddr.String())) != 1 {
-			t.Errorf("range4 during the session: %v; want exactly one element, for client %v", sets["range4"], g.ClientAddr)
+		// range4: client . server . passive range; rdnat4: client .
+		// published address . passive range -> server.
+		if !oneRangeElem(sets["range4"], g.ClientAddr, g.ServerAddr, nil) {
+			t.Errorf("range4 during the session: %v; want exactly %v . %v . %d-%d", sets["range4"], g.ClientAddr, g.ServerAddr, ftpsPasvMin, ftpsPasvMax)
 		}
-		if n := len(sets["rdnat4"]); n != 1 || len(findElem(sets["rdnat4"], g.ClientAddr.String())) != 1 {
-			t.Errorf("rdnat4 during the session: %v; want exactly one element, for client %v", sets["rdnat4"], g.ClientAddr)
+		if !oneRangeElem(sets["rdnat4"], g.ClientAddr, g.Dial, []string{g.ServerAddr.String()}) {
+			t.Errorf("rdnat4 during the session: %v; want exactly %v . %v . %d-%d : %v", sets["rdnat4"], g.ClientAddr, g.Dial, ftpsPasvMin, ftpsPasvMax, g.ServerAddr)
 		}
 		for _, e := range append(sets["range4"], sets["rdnat4"]...) {
 			t.Logf("range element: %v", e)
