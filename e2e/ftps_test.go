@@ -481,3 +481,31 @@ func TestFTPSCCC(t *testing.T) {
 		noDaemonErrors(t, d)
 	})
 }
+
+// TestRangeElemFromNftJSON checks oneRangeElem against what nft 1.0.6
+// prints for a concatenated interval set and map (captured from nft -j).
+func TestRangeElemFromNftJSON(t *testing.T) {
+	const js = `{"nftables": [{"set": {"family": "inet", "name": "range4", "table": "t", "type": ["ipv4_addr", "ipv4_addr", "inet_service"], "flags": ["interval", "timeout"], "elem": [{"elem": {"val": {"concat": ["198.51.100.10", "10.0.0.2", {"range": [30000, 30031]}]}, "timeout": 30, "expires": 29}}]}}, {"map": {"family": "inet", "name": "rdnat4", "table": "t", "type": ["ipv4_addr", "ipv4_addr", "inet_service"], "map": "ipv4_addr", "flags": ["interval", "timeout"], "elem": [[{"elem": {"val": {"concat": ["198.51.100.10", "203.0.113.1", {"range": [30000, 30031]}]}, "timeout": 30, "expires": 29}}, "10.0.0.2"]]}}]}`
+	sets, err := parseNftSets([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		set      string
+		src, dst netip.Addr
+		val      []string
+		want     bool
+	}{
+		{"range4", "range4", clientPub, serverPriv, nil, true},
+		{"range4 other client", "range4", clientPub2, serverPriv, nil, false},
+		{"range4 public address", "range4", clientPub, serverPubIP, nil, false},
+		{"rdnat4", "rdnat4", clientPub, serverPubIP, []string{"10.0.0.2"}, true},
+		{"rdnat4 wrong target", "rdnat4", clientPub, serverPubIP, []string{"10.0.0.3"}, false},
+		{"empty", "none", clientPub, serverPriv, nil, false},
+	} {
+		if got := oneRangeElem(sets[c.set], c.src, c.dst, c.val); got != c.want {
+			t.Errorf("%s: oneRangeElem(%v) = %v, want %v", c.name, sets[c.set], got, c.want)
+		}
+	}
+}
