@@ -166,7 +166,7 @@ type Effect struct {
 	Timeout time.Duration
 	Range   PortRange // EffOpenRange, EffCloseRange
 	Reason  Reason    // EffClosePinhole, EffCloseRange, EffViolation, EffSessionEnd, EffReset
-	Detail  string // free text for the log (violations)
+	Detail  string    // free text for the log (violations)
 }
 
 // Release is the verdict for a packet held earlier.
