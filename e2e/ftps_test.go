@@ -426,13 +426,21 @@ func TestFTPSPassthroughRange(t *testing.T) {
 // opaque.
 func TestFTPSCCC(t *testing.T) {
 	needProftpd(t)
-	for _, tls := range []string{"allow", "passthrough-range"} {
-		t.Run(tls, func(t *testing.T) {
+	for _, tc := range []struct {
+		tls     string
+		passive bool // curl's default CCC mode: only the server sends close_notify
+	}{{"allow", false}, {"passthrough-range", false}, {"allow", true}} {
+		tls := tc.tls
+		name := tls
+		if tc.passive {
+			name += "-passive-ccc"
+		}
+		t.Run(name, func(t *testing.T) {
 			g := labDNAT(t, adminFtpalg)
 			srv := startProftpdTLS(t, g.Server, serverPriv, ftpsOpts{TLS12: true})
 			d := ftpsDaemon(t, g, tls)
 			mark := d.Mark()
-			r := ftpsRun{Tool: Curl, TLS: tlsForce, CCC: true, TLS12: true, Mode: PASV,
+			r := ftpsRun{Tool: Curl, TLS: tlsForce, CCC: true, CCCPassive: tc.passive, TLS12: true, Mode: PASV,
 				Steps: []ftpsStep{download(bigPath), upload("curl-ccc", false)}}
 			trace := r.run(t, g.Client, g.Dial, srv)
 			requireTLS(t, trace, "1.2")
