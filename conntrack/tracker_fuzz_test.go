@@ -142,10 +142,12 @@ type trackerHarness struct {
 	mapped   map[netip.AddrPort]bool // public ports of outstanding mappings
 	ranges   map[uint64]Effect       // open passive-range pinholes by ID
 	killed   map[uint64]bool         // sessions reset
-	// Dry runs: the sequence ranges delivered per direction, and the
-	// tokens dropped in the current step.
-	stream  map[[2]netip.AddrPort]*seqSet
-	dropped []droppedPkt
+	// The sequence ranges delivered per direction, the directions
+	// edited (whose sequence numbers no longer match), and the packets
+	// dropped in the current step.
+	stream     map[[2]netip.AddrPort]*seqSet
+	editedDirs map[[2]netip.AddrPort]bool
+	dropped    []droppedPkt
 }
 
 type droppedPkt struct {
@@ -173,7 +175,7 @@ func newTrackerHarness(t *testing.T, setup uint16) *trackerHarness {
 		ports: NewPortRegistry(), held: map[uint64][]byte{}, done: map[uint64]bool{}, open: map[uint64]Effect{},
 		everOpen: map[uint64]bool{}, sessions: map[uint64]bool{}, tuples: map[Flow]Tuples{}, flows: map[uint64]Flow{},
 		mapped: map[netip.AddrPort]bool{}, ranges: map[uint64]Effect{}, killed: map[uint64]bool{},
-		budget: NewBudget(), tls: tlsRules(setup), stream: map[[2]netip.AddrPort]*seqSet{}}
+		budget: NewBudget(), tls: tlsRules(setup), stream: map[[2]netip.AddrPort]*seqSet{}, editedDirs: map[[2]netip.AddrPort]bool{}}
 	cfg := Config{Policy: pol, ControlPorts: []uint16{21, 2121}, Ports: h.ports, DryRun: setup&setupDryRun != 0,
 		Budget: h.budget, TLS: h.tls}
 	if setup&(setupDNAT|setupMasq) != 0 {
@@ -376,13 +378,12 @@ func (h *trackerHarness) deliver(tok uint64, in, out []byte) {
 	if out != nil {
 		h.r.Delivered(out)
 	}
-	if h.setup&setupDryRun == 0 {
-		return
-	}
-	// A dry run makes no edits, so the stream keeps its sequence
-	// numbers: track which bytes of each direction reached the receiver.
+	// Until a direction is edited its sequence numbers stay the sender's:
+	// track which bytes of it reached the receiver.
 	if out == nil {
-		h.dropped = append(h.dropped, droppedPkt{tok, in})
+		if !h.killed[h.res.Session] {
+			h.dropped = append(h.dropped, droppedPkt{tok, in})
+		}
 		return
 	}
 	if v, ok := pktfuzz.View(out); ok {
@@ -399,6 +400,11 @@ func payloadRange(v pktfuzz.V) (uint32, int) {
 	return v.Seq, len(v.Payload)
 }
 
+// edited reports whether ftpalg edited the direction of v.
+func (h *trackerHarness) edited(v pktfuzz.V) bool {
+	return h.editedDirs[[2]netip.AddrPort{v.Src, v.Dst}]
+}
+
 func (h *trackerHarness) sent(v pktfuzz.V) *seqSet {
 	k := [2]netip.AddrPort{v.Src, v.Dst}
 	if h.stream[k] == nil {
@@ -407,13 +413,14 @@ func (h *trackerHarness) sent(v pktfuzz.V) *seqSet {
 	return h.stream[k]
 }
 
-// checkDropped: in a dry run, a packet is dropped only for bytes the
-// receiver already got, or that a held packet still carries.
+// checkDropped: in a direction never edited, a packet is dropped only
+// for bytes the receiver already got, or that a held packet still
+// carries.
 func (h *trackerHarness) checkDropped() {
 	h.t.Helper()
 	for _, d := range h.dropped {
 		v, ok := pktfuzz.View(d.in)
-		if !ok {
+		if !ok || h.edited(v) {
 			continue
 		}
 		start, n := payloadRange(v)
@@ -424,7 +431,7 @@ func (h *trackerHarness) checkDropped() {
 			}
 		}
 		if !cover.covers(start, n) {
-			h.fail("dry run dropped token %d, whose bytes %d+%d were neither delivered nor held", d.tok, start, n)
+			h.fail("dropped token %d, whose bytes %d+%d were neither delivered nor held", d.tok, start, n)
 		}
 	}
 }
@@ -490,18 +497,20 @@ func (h *trackerHarness) checkOut(tok uint64, in, out []byte) {
 	if ii != oi || it != ot {
 		h.fail("token %d: checksum residuals IP %#x TCP %#x on arrival, IP %#x TCP %#x modified\nin  % x\nout % x", tok, ii, it, oi, ot, in, out)
 	}
-	if h.setup&setupDryRun != 0 {
-		// No edits: the packet may only lose bytes the receiver already
-		// got (a retransmitted or overlapping part).
-		k := len(vi.Payload) - len(vo.Payload)
-		si, _ := payloadRange(vi)
-		so, _ := payloadRange(vo)
-		if k < 0 || !bytes.Equal(vo.Payload, vi.Payload[k:]) || so != si+uint32(k) || vo.Ack != vi.Ack {
-			h.fail("token %d: a dry run changed the packet beyond trimming its payload:\nin  % x\nout % x", tok, in, out)
-		}
-		if !h.sent(vi).covers(si, k) {
-			h.fail("token %d: a dry run trimmed bytes %d+%d the receiver never got", tok, si, k)
-		}
+	// Unless it is an edit, a change of payload only trims bytes the
+	// receiver already got (a retransmitted or overlapping part).
+	k := len(vi.Payload) - len(vo.Payload)
+	si, _ := payloadRange(vi)
+	so, _ := payloadRange(vo)
+	trim := k >= 0 && bytes.Equal(vo.Payload, vi.Payload[k:]) && so == si+uint32(k)
+	switch {
+	case h.edited(vi):
+	case !trim && h.setup&setupDryRun != 0:
+		h.fail("token %d: a dry run changed the payload:\nin  % x\nout % x", tok, in, out)
+	case !trim:
+		h.editedDirs[[2]netip.AddrPort{vi.Src, vi.Dst}] = true
+	case !h.sent(vi).covers(si, k):
+		h.fail("token %d: trimmed bytes %d+%d the receiver never got", tok, si, k)
 	}
 }
 
