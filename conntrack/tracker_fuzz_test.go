@@ -147,6 +147,7 @@ type trackerHarness struct {
 	// dropped in the current step.
 	stream     map[[2]netip.AddrPort]*seqSet
 	editedDirs map[[2]netip.AddrPort]bool
+	base       map[[2]netip.AddrPort]uint32 // where inspection of a direction began
 	dropped    []droppedPkt
 }
 
@@ -175,7 +176,7 @@ func newTrackerHarness(t *testing.T, setup uint16) *trackerHarness {
 		ports: NewPortRegistry(), held: map[uint64][]byte{}, done: map[uint64]bool{}, open: map[uint64]Effect{},
 		everOpen: map[uint64]bool{}, sessions: map[uint64]bool{}, tuples: map[Flow]Tuples{}, flows: map[uint64]Flow{},
 		mapped: map[netip.AddrPort]bool{}, ranges: map[uint64]Effect{}, killed: map[uint64]bool{},
-		budget: NewBudget(), tls: tlsRules(setup), stream: map[[2]netip.AddrPort]*seqSet{}, editedDirs: map[[2]netip.AddrPort]bool{}}
+		budget: NewBudget(), tls: tlsRules(setup), stream: map[[2]netip.AddrPort]*seqSet{}, editedDirs: map[[2]netip.AddrPort]bool{}, base: map[[2]netip.AddrPort]uint32{}}
 	cfg := Config{Policy: pol, ControlPorts: []uint16{21, 2121}, Ports: h.ports, DryRun: setup&setupDryRun != 0,
 		Budget: h.budget, TLS: h.tls}
 	if setup&(setupDNAT|setupMasq) != 0 {
@@ -271,6 +272,14 @@ func (h *trackerHarness) check(tok uint64, in []byte) {
 	res := &h.res
 	wasKilled := h.killed[res.Session]
 	h.effects(res.Effects)
+	if v, ok := pktfuzz.View(in); ok && res.Session != 0 {
+		// Inspection of this direction starts here: bytes before it
+		// passed before the session existed.
+		k := [2]netip.AddrPort{v.Src, v.Dst}
+		if _, ok := h.base[k]; !ok {
+			h.base[k], _ = payloadRange(v)
+		}
+	}
 	if tok != 0 && wasKilled && res.Verdict != Drop {
 		h.fail("packet %d of session %d, reset earlier, got %v", tok, res.Session, res.Verdict)
 	}
@@ -423,7 +432,7 @@ func (h *trackerHarness) checkDropped() {
 		if !ok || h.edited(v) {
 			continue
 		}
-		start, n := payloadRange(v)
+		start, n := h.inspected(v)
 		cover := append(seqSet(nil), *h.sent(v)...)
 		for _, b := range h.held {
 			if w, ok := pktfuzz.View(b); ok && w.Src == v.Src && w.Dst == v.Dst {
@@ -434,6 +443,20 @@ func (h *trackerHarness) checkDropped() {
 			h.fail("dropped token %d, whose bytes %d+%d were neither delivered nor held", d.tok, start, n)
 		}
 	}
+}
+
+// inspected is the part of v's payload at or after the point where the
+// session began to inspect its direction (n <= 0: none).
+func (h *trackerHarness) inspected(v pktfuzz.V) (uint32, int) {
+	start, n := payloadRange(v)
+	base, ok := h.base[[2]netip.AddrPort{v.Src, v.Dst}]
+	if !ok {
+		return start, 0
+	}
+	if d := int32(base - start); d > 0 {
+		return base, n - int(d)
+	}
+	return start, n
 }
 
 // seqSet is a set of sequence ranges [start, start+n).
@@ -452,6 +475,9 @@ func (s *seqSet) add(start uint32, n int) {
 
 // covers reports whether every byte of [start, start+n) is in the set.
 func (s seqSet) covers(start uint32, n int) bool {
+	if n <= 0 {
+		return true
+	}
 	pos, end := start, start+uint32(n)
 	for pos != end {
 		found := false
@@ -503,6 +529,9 @@ func (h *trackerHarness) checkOut(tok uint64, in, out []byte) {
 	si, _ := payloadRange(vi)
 	so, _ := payloadRange(vo)
 	trim := k >= 0 && bytes.Equal(vo.Payload, vi.Payload[k:]) && so == si+uint32(k)
+	if trim {
+		si, k = h.inspected(pktfuzz.V{Src: vi.Src, Dst: vi.Dst, Seq: si, Payload: vi.Payload[:k]})
+	}
 	switch {
 	case h.edited(vi):
 	case !trim && h.setup&setupDryRun != 0:
@@ -554,6 +583,11 @@ func (h *trackerHarness) effects(effs []Effect) {
 		case EffSessionStart:
 			if _, seen := h.sessions[e.Session]; seen {
 				h.fail("session %d started twice", e.Session)
+			}
+			for _, k := range [][2]netip.AddrPort{{e.Flow.Client, e.Flow.Server}, {e.Flow.Server, e.Flow.Client}} {
+				delete(h.base, k)
+				delete(h.stream, k)
+				delete(h.editedDirs, k)
 			}
 			h.sessions[e.Session] = false
 			h.flows[e.Session] = e.Flow

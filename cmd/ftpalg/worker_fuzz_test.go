@@ -177,8 +177,10 @@ func (h *workerHarness) step(op pktfuzz.Op) {
 		// The data connection of an installed pinhole shows up: its
 		// conntrack NEW event carries the mark.
 		ids := make([]uint64, 0, len(h.rec.pins))
-		for id := range h.rec.pins {
-			ids = append(ids, id)
+		for id, p := range h.rec.pins {
+			if p.Kind == rules.KindPinhole {
+				ids = append(ids, id)
+			}
 		}
 		if len(ids) == 0 {
 			return
