@@ -3,6 +3,7 @@ package conntrack
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/ftpalg/ftpalg/rewrite"
 )
@@ -53,6 +54,61 @@ func TestGapKeepsHeldOutOfOrder(t *testing.T) {
 				}
 			default:
 				t.Fatalf("held segment, never forwarded, released with verdict %v", rel.Verdict)
+			}
+		})
+	}
+}
+
+// TestEndedSessionInspectsNothing: out-of-order segments still held when
+// the session ends (FIN both ways) are released by the hold timeout, but
+// not inspected: an ended session opens no pinhole (removing an ended
+// session closes nothing, so such a pinhole would stay counted against the
+// client's and the total budget for good) and resets nothing (found by
+// FuzzTracker).
+func TestEndedSessionInspectsNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pol  func(*Policy)
+		line string
+	}{
+		{"PORT", func(*Policy) {}, "PORT 198,51,100,7,200,10\r\n"},
+		{"bad PORT under violation reset", func(p *Policy) { p.Violation = ViolationReset }, "PORT 192,0,2,1,200,10\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol := DefaultPolicy()
+			tc.pol(&pol)
+			l := newLab(t, Config{Policy: pol}, cliAddr, srvAddr)
+			l.handshake()
+			l.send(FromServer, "220 hi\r\n")
+			l.ack(FromClient)
+			c, s := l.ep[FromClient], l.ep[FromServer]
+			// The line arrives beyond a one-byte hole and is held; after
+			// the hole, inspection resumes at the next line start.
+			if v := l.deliver(FromClient, buildPacket(c.addr, s.addr, c.sndNxt+1, c.rcvNxt, rewrite.FlagACK|rewrite.FlagPSH, []byte("OOP\r\n"+tc.line))); v != Hold {
+				t.Fatalf("out-of-order line: verdict %v, want hold", v)
+			}
+			l.deliver(FromClient, buildPacket(c.addr, s.addr, c.sndNxt, c.rcvNxt, rewrite.FlagACK|rewrite.FlagFIN, nil))
+			l.deliver(FromServer, buildPacket(s.addr, c.addr, s.sndNxt, c.sndNxt+1, rewrite.FlagACK|rewrite.FlagFIN, nil))
+			if e := l.effects(EffSessionEnd); len(e) != 1 {
+				t.Fatalf("session end effects %+v, want one", e)
+			}
+			l.clearLog()
+			l.tick(pol.HoldTimeout + time.Millisecond)
+			if len(l.held) != 0 {
+				t.Fatalf("%d packets still held after the hold timeout", len(l.held))
+			}
+			for _, e := range l.Effects {
+				if e.Kind == EffOpenPinhole || e.Kind == EffReset || e.Kind == EffViolation {
+					t.Errorf("ended session: effect %v %v %v", e.Kind, e.Pinhole, e.Reason)
+				}
+			}
+			// The kernel forgets the connection: the session goes, and
+			// nothing of it may stay behind.
+			l.tr.EndFlow(Flow{Client: c.addr, Server: s.addr}, l.now, &l.res)
+			l.collect(FromClient, 0, nil)
+			l.tick(pol.SessionIdle + time.Second)
+			if l.tr.Sessions() != 0 || l.tr.Pinholes() != 0 {
+				t.Fatalf("after the session went: %d sessions, %d pinholes", l.tr.Sessions(), l.tr.Pinholes())
 			}
 		})
 	}

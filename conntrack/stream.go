@@ -211,7 +211,15 @@ func (t *Tracker) drainOOO(s *Session, dir Dir, now time.Time, res *Result) bool
 		var q rewrite.Packet
 		if rewrite.Decode(hp.b, &q) == nil {
 			end := hp.seq.Add(hp.n)
-			if h.next.LessThan(end) {
+			switch {
+			case !h.next.LessThan(end):
+			case s.ended:
+				// An ended session inspects nothing more (as in
+				// segment): a pinhole it opened would never close.
+				h.next = end
+				h.line = h.line[:0]
+				h.discard = true
+			default:
 				c := lineCtx{dir: dir, ack: s.half[1-dir].adj.Unmap(q.Ack), hasAck: q.Flags&rewrite.FlagACK != 0, now: now, res: res}
 				off := h.next.Diff(hp.seq)
 				t.feed(s, &c, q.Payload[off:], h.next)
