@@ -142,6 +142,12 @@ type peerEnv struct {
 	raw          *rawConn // raw server, if the script uses one
 	realServer   bool
 	readTO       time.Duration
+	// afterStep, if set, runs after every step (the lab samples the
+	// kernel's state there, so short-lived pinholes are not missed).
+	afterStep func()
+	// stalled: a read already waited readTO in vain; later reads wait
+	// only briefly, so a stalled session does not cost readTO per step.
+	stalled bool
 }
 
 // run plays the steps. A step's bytes are read on the other end until as
@@ -154,6 +160,9 @@ func (e *peerEnv) run(steps []step) *convResult {
 		e.readFinalReply(r)
 	}
 	for i, st := range steps {
+		if e.afterStep != nil && i > 0 {
+			e.afterStep()
+		}
 		switch {
 		case st.raw != nil:
 			if err := st.raw(e.raw); err != nil {
@@ -242,7 +251,12 @@ func (e *peerEnv) readFor(r *convResult, s side, lfs int, d time.Duration) {
 		if lfs == 0 {
 			time.Sleep(d)
 		} else {
-			e.raw.waitLFs(have+lfs, d)
+			if e.stalled {
+				d = 300 * time.Millisecond
+			}
+			if e.raw.waitLFs(have+lfs, d) != nil {
+				e.stalled = true
+			}
 		}
 		r.serverGot.Reset()
 		r.serverGot.WriteString(e.raw.received())
@@ -258,6 +272,9 @@ func (e *peerEnv) readFor(r *convResult, s side, lfs int, d time.Duration) {
 	}
 	buf := r.got(s)
 	seen := 0
+	if e.stalled && lfs > 0 {
+		d = 300 * time.Millisecond
+	}
 	deadline := time.Now().Add(d)
 	b := make([]byte, 16<<10)
 	for lfs == 0 || seen < lfs {
@@ -268,6 +285,8 @@ func (e *peerEnv) readFor(r *convResult, s side, lfs int, d time.Duration) {
 		if err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				*errp = err
+			} else if lfs > 0 {
+				e.stalled = true
 			}
 			return
 		}
