@@ -239,7 +239,12 @@ func (h *hostileLab) run(t *testing.T, c *hostileCase) outcome {
 		}
 	}
 	res := env.run(c.steps)
-	// End the session from both sides.
+	// End the session from both sides. A stalled session has unsent
+	// data that its kernel would retransmit for minutes (and the
+	// kernel helper would act on every copy): abort it with a RST.
+	if env.stalled {
+		cc.(*net.TCPConn).SetLinger(0)
+	}
 	cc.Close()
 	if env.sConn != nil {
 		env.sConn.Close()
@@ -248,11 +253,14 @@ func (h *hostileLab) run(t *testing.T, c *hostileCase) outcome {
 		raw.FIN()
 	}
 	var sess string
+	ended := false
 	if h.d != nil {
 		// Wait for ftpalg to end the session, so its log is complete.
 		if e, ok := h.d.WaitSince(mark, 4*time.Second, msg("session start", "client", local.String())); ok {
 			sess = e.Field("session")
-			h.d.WaitSince(mark, 4*time.Second, msg("session end", "session", sess))
+			_, ended = h.d.WaitSince(mark, 4*time.Second, func(e LogEntry) bool {
+				return e.Msg == "session end" && e.Field("session") == sess
+			})
 		}
 	} else {
 		time.Sleep(150 * time.Millisecond)
@@ -281,33 +289,84 @@ func (h *hostileLab) run(t *testing.T, c *hostileCase) outcome {
 	}
 	t.Logf("seen in the kernel: %v", seen)
 
-	out := outcome{}
+	check := func(rep reporter, want expect) outcome {
+		out := outcome{session: checkSession(rep, res, want)}
+		if kernel {
+			out.pinholes = checkKernelExpectations(rep, seen, want.pins)
+			return out
+		}
+		out.pinholes = checkPinholes(rep, entries, seen, want.pins)
+		out.log = checkLog(rep, entries, want.log)
+		return out
+	}
 	want := c.ftpalg
 	if kernel {
 		want = c.kernel
 	}
-	out.session = checkSession(t, res, want, c)
-	if kernel {
-		out.pinholes = checkKernelExpectations(t, seen, want.pins)
+	var out outcome
+	if !kernel && c.ftpalgAlt != nil {
+		// Two outcomes are acceptable (timing decides between them):
+		// take the one that holds.
+		var r1, r2 recorder
+		out = check(&r1, want)
+		if len(r1.errs) > 0 {
+			if o2 := check(&r2, *c.ftpalgAlt); len(r2.errs) == 0 {
+				t.Logf("the alternative outcome held: %s", c.altWhy)
+				out = o2
+				r1.errs = nil
+			}
+		}
+		for _, e := range r1.errs {
+			t.Error(e)
+		}
 	} else {
-		out.pinholes = checkPinholes(t, entries, seen, want.pins)
-		out.log = checkLog(t, entries, want.log)
-		expectNothingLeft(t, h.GW, h.d.Cfg.Table, 3*time.Second, "after the case's session ended")
+		out = check(t, want)
+	}
+	if h.d != nil {
+		if !ended {
+			t.Errorf("ftpalg did not log the end of session %q within 4s of both ends closing: it lost track of the session", sess)
+		}
+		// Nothing of this session may be left (elements that were
+		// there before the case are an earlier case's).
+		var left []string
+		if !eventually(3*time.Second, func() bool {
+			left = left[:0]
+			for _, e := range h.snapshot() {
+				if !before[e] {
+					left = append(left, e)
+				}
+			}
+			return len(left) == 0
+		}) {
+			t.Errorf("after the session ended, still in ftpalg's sets after 3s: %v", left)
+		}
 	}
 	return out
 }
 
+// reporter is where checks report: a *testing.T, or a recorder when one
+// of two outcomes may hold.
+type reporter interface {
+	Errorf(format string, args ...any)
+}
+
+type recorder struct{ errs []string }
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
 // checkSession checks what the ends received against the case's checks
 // and renders the ones that held.
-func checkSession(t *testing.T, res *convResult, w expect, c *hostileCase) string {
-	t.Helper()
+func checkSession(t reporter, res *convResult, w expect) string {
 	var said []string
 	for _, chk := range w.sees {
 		neg := strings.HasPrefix(chk, "!")
 		spec := strings.TrimPrefix(chk, "!")
 		who, text, ok := strings.Cut(spec, ":")
-		if !ok {
-			t.Fatalf("bad check %q", chk)
+		if !ok && spec != "ok" {
+			t.Errorf("bad check %q", chk)
+			continue
 		}
 		s := fromClient
 		if who == "s" {
@@ -402,8 +461,7 @@ func isTimeout(err error) bool {
 
 // checkPinholes requires exactly the announced pinholes (by dst) in the
 // log, and nothing else in the sets at any sampled moment.
-func checkPinholes(t *testing.T, entries []LogEntry, seen []string, want []string) string {
-	t.Helper()
+func checkPinholes(t reporter, entries []LogEntry, seen []string, want []string) string {
 	var got []string
 	for _, e := range entries {
 		if e.Msg == "pinhole open" {
@@ -445,8 +503,7 @@ func checkPinholes(t *testing.T, entries []LogEntry, seen []string, want []strin
 }
 
 // checkKernelExpectations requires exactly the expected expectations.
-func checkKernelExpectations(t *testing.T, seen []string, want []string) string {
-	t.Helper()
+func checkKernelExpectations(t reporter, seen []string, want []string) string {
 	if !slices.Equal(seen, sortedCopy(want)) {
 		t.Errorf("kernel expectations seen: %q, want %q", seen, want)
 	}
@@ -464,8 +521,7 @@ func sortedCopy(s []string) []string {
 
 // checkLog requires each "msg/reason" of want among the entries, and no
 // refusal or reset that want does not name.
-func checkLog(t *testing.T, entries []LogEntry, want []string) string {
-	t.Helper()
+func checkLog(t reporter, entries []LogEntry, want []string) string {
 	var got []string
 	seen := map[string]bool{}
 	for _, e := range entries {
