@@ -254,6 +254,15 @@ func (t *Tracker) releaseHeld(s *Session, dir Dir, res *Result, keepOOO bool) (r
 	}
 	for _, hp := range all {
 		var q rewrite.Packet
+		if t.dryRun {
+			// Replay: packets are never sent, so they are never changed
+			// (not even trimmed of bytes an earlier one carried).
+			res.Released = append(res.Released, Release{Token: hp.token, Session: s.id, Verdict: Accept})
+			if end := hp.seq.Add(hp.n); high.LessThan(end) {
+				high = end
+			}
+			continue
+		}
 		if err := rewrite.Decode(hp.b, &q); err != nil {
 			res.Released = append(res.Released, Release{Token: hp.token, Session: s.id, Verdict: Accept})
 			continue
@@ -353,9 +362,13 @@ func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewr
 		h.tlsHdrN++
 		n++
 		if !validTLSPrefix(h.tlsHdr[:h.tlsHdrN]) {
-			if !h.tlsAlert {
-				// Not TLS, and the side never closed TLS: the stream
-				// cannot be trusted as commands. Stay opaque.
+			if !h.tlsAlert && !s.half[1-c.dir].tlsAlert {
+				// Not TLS, and neither side closed TLS: the stream
+				// cannot be trusted as commands. Stay opaque. (After
+				// CCC a client may go on in clear text without a
+				// close_notify of its own once the server sent its
+				// one, as curl does by default: RFC 4217 section 12.3
+				// lets either side start the shutdown.)
 				h.tlsLost = true
 				c.line = nil
 				s.event(c, "ignore", ReasonOpaque, "bytes that are not TLS records on an opaque channel")
@@ -405,6 +418,7 @@ func (s *Session) cleared(c *lineCtx, h *half) {
 	}
 	s.opaque = false
 	s.pLen, s.overrun, s.multi = 0, 0, 0
+	s.closeRange(c.res, ReasonCleared)
 	s.effect(c.res, Effect{Kind: EffClear})
 	c.line = nil
 	s.event(c, "clear", ReasonNone, "TLS ended (CCC): parsing resumes")
