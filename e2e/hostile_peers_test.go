@@ -219,6 +219,9 @@ func (e *peerEnv) write(r *convResult, st step) bool {
 		r.notes = append(r.notes, "no "+st.from.String()+" connection to write to")
 		return true
 	}
+	if len(st.segs) == 0 {
+		return false // nothing to send: only read on the other end
+	}
 	if *errp != nil {
 		return true
 	}

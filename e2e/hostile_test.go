@@ -290,6 +290,20 @@ func TestHostile(t *testing.T) {
 		}
 		seen[c.name] = true
 	}
+	resets := resetCases(cases)
+	exhaustion := []struct {
+		name string
+		run  func(*testing.T, *gwLab, *Daemon) outcome
+	}{
+		{"exhaust-2000-pasv-one-session", manyPASV},
+		{"exhaust-pipelined-port-retr", pipelinedPORTs},
+		{"exhaust-1000-sessions-one-client", manySessions},
+	}
+	rows := append([]*hostileCase{}, cases...)
+	rows = append(rows, resets...)
+	for _, x := range exhaustion {
+		rows = append(rows, &hostileCase{name: x.name, cat: "exhaustion"})
+	}
 	ft := map[string]outcome{}
 	kh := map[string]outcome{}
 	start := time.Now()
@@ -304,6 +318,31 @@ func TestHostile(t *testing.T) {
 			})
 		}
 		noDaemonErrors(t, h.d)
+		// The reset policy: the same violations reset the session.
+		t.Run("reset", func(t *testing.T) {
+			cfg := gatewayConfig()
+			cfg.Violation = "reset"
+			hr := newHostileLab(t, adminFtpalg, &cfg)
+			for _, c := range resets {
+				t.Run(c.name, func(t *testing.T) {
+					o := hr.run(t, c)
+					o.failed = t.Failed()
+					ft[c.name] = o
+				})
+			}
+			noDaemonErrors(t, hr.d)
+		})
+		t.Run("exhaustion", func(t *testing.T) {
+			g, d := exhaustLab(t, adminFtpalg)
+			for _, x := range exhaustion {
+				t.Run(x.name, func(t *testing.T) {
+					o := x.run(t, g, d)
+					o.failed = t.Failed()
+					ft[x.name] = o
+				})
+			}
+			noDaemonErrors(t, d)
+		})
 	})
 	t.Run("kernel", func(t *testing.T) {
 		t.Parallel()
@@ -315,13 +354,49 @@ func TestHostile(t *testing.T) {
 				kh[c.name] = o
 			})
 		}
+		t.Run("exhaustion", func(t *testing.T) {
+			g, _ := exhaustLab(t, adminKernelHelper)
+			for _, x := range exhaustion {
+				t.Run(x.name, func(t *testing.T) {
+					o := x.run(t, g, nil)
+					o.failed = t.Failed()
+					kh[x.name] = o
+				})
+			}
+		})
 	})
 	t.Cleanup(func() {
 		t.Logf("%d cases in %v", len(cases), time.Since(start).Round(time.Millisecond))
 		if path := os.Getenv("FTPALG_SECURITY_TABLE"); path != "" {
-			writeSecurityTable(t, path, cases, ft, kh)
+			writeSecurityTable(t, path, rows, ft, kh)
 		}
 	})
+}
+
+// resetCases are variants of refused cases under policy.violation: reset:
+// the session is reset at both ends instead, nothing is opened, and
+// ftpalg logs msg=reset with the same reason.
+func resetCases(cases []*hostileCase) []*hostileCase {
+	var out []*hostileCase
+	for _, name := range []string{"port-third-host", "eprt-third-host", "227-third-host", "port-21", "port-20-digits",
+		"227-unsolicited", "227-before-greeting", "nul-in-227", "raw-227-hostile-then-retransmitted-legit"} {
+		var base *hostileCase
+		for _, c := range cases {
+			if c.name == name {
+				base = c
+			}
+		}
+		if base == nil || len(base.ftpalg.log) != 1 {
+			panic("reset variant of " + name + ": no such single-refusal case")
+		}
+		_, reason, _ := strings.Cut(base.ftpalg.log[0], "/")
+		// The script up to the violation, then the client tries to go on.
+		st := base.steps[:len(base.steps)-len(noopQuit())]
+		st = append(append([]step{}, st...), CL("NOOP"), S(), C())
+		out = append(out, &hostileCase{name: name + "-reset", cat: base.cat + ", reset policy", server: base.server, steps: st,
+			ftpalg: expect{sees: []string{"c:reset", "s:reset", "!s:refused-by-ftpalg", "!c:425", "!s:NOOP\r\n"}, log: []string{"reset/" + reason}}})
+	}
+	return out
 }
 
 var _ = fmt.Sprint
