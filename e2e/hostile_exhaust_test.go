@@ -25,15 +25,32 @@ const (
 
 // ftpResponder is a minimal FTP server for the exhaustion cases: 220 on
 // connect; USER 230; PASV 227 with a new port each time (30000-39999);
-// EPSV 229; PORT/EPRT 200; RETR/STOR nothing (the transfer "runs"); NOOP
-// 200; QUIT 221.
+// PORT/EPRT 200; RETR/STOR 150, and then nothing more for that session
+// (the transfer runs on, as a server that handles commands one at a time
+// would); NOOP 200; QUIT 221. It keeps every line it received.
 type ftpResponder struct {
 	ln   *net.TCPListener
 	port atomic.Uint32
 	wg   sync.WaitGroup
+
+	mu    sync.Mutex
+	lines []string
 }
 
-func startResponder(t *testing.T, ns *Netns, addr netip.AddrPort) *ftpResponder {
+// received counts the lines received (by all sessions) with this prefix.
+func (r *ftpResponder) received(prefix string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, l := range r.lines {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func startResponder(t testing.TB, ns *Netns, addr netip.AddrPort) *ftpResponder {
 	t.Helper()
 	ln, err := ns.Listen(addr)
 	if err != nil {
@@ -71,12 +88,20 @@ func (r *ftpResponder) serve(c net.Conn, self netip.Addr) {
 		return
 	}
 	br := bufio.NewReader(c)
+	busy := false
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			return
 		}
-		verb, _, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+		line = strings.TrimRight(line, "\r\n")
+		r.mu.Lock()
+		r.lines = append(r.lines, line)
+		r.mu.Unlock()
+		if busy {
+			continue
+		}
+		verb, _, _ := strings.Cut(line, " ")
 		var ok bool
 		switch strings.ToUpper(verb) {
 		case "USER":
@@ -88,7 +113,8 @@ func (r *ftpResponder) serve(c net.Conn, self netip.Addr) {
 		case "PORT", "EPRT":
 			ok = say("200 PORT ok")
 		case "RETR", "STOR":
-			ok = true // the transfer never ends
+			ok = say("150 opening data connection")
+			busy = true // the transfer never ends
 		case "QUIT":
 			say("221 bye")
 			return
@@ -140,19 +166,24 @@ func (s *ctlSession) cmd(line string) (string, error) {
 
 // exhaustLab is the DNAT lab with the responder at 10.0.0.2 and two more
 // client addresses, with ftpalg (small limits) or the kernel helper.
-func exhaustLab(t *testing.T, kind adminKind) (*gwLab, *Daemon) {
+type exhaustEnv struct {
+	*gwLab
+	resp *ftpResponder
+}
+
+func exhaustLab(t *testing.T, kind adminKind) (*exhaustEnv, *Daemon) {
 	g := labDNAT(t, kind)
 	g.Client.Addr(t, "eth0", thirdClientSide.String()+"/24")
-	startResponder(t, g.Server, netip.AddrPortFrom(serverPriv, 21))
+	x := &exhaustEnv{gwLab: g, resp: startResponder(t, g.Server, netip.AddrPortFrom(serverPriv, 21))}
 	if kind != adminFtpalg {
-		return g, nil
+		return x, nil
 	}
 	cfg := gatewayConfig()
 	cfg.LogLevel = "info"
 	cfg.MaxPinholes = 4
 	cfg.ClientPinholes = 8
 	cfg.TotalPinholes = 12
-	return g, startDaemon(t, g.GW, cfg)
+	return x, startDaemon(t, g.GW, cfg)
 }
 
 // countExpect counts the kernel's expectations.
@@ -191,7 +222,7 @@ func maxSeen(n func() int, stop chan struct{}) func() int {
 	}
 }
 
-func pinCount(g *gwLab, d *Daemon) func() int {
+func pinCount(g *exhaustEnv, d *Daemon) func() int {
 	return func() int {
 		sets, ok, err := g.GW.NftSets("inet", d.Cfg.Table)
 		if err != nil || !ok {
@@ -202,7 +233,7 @@ func pinCount(g *gwLab, d *Daemon) func() int {
 }
 
 // manyPASV: one session, exhaustPASVs PASV/227 exchanges.
-func manyPASV(t *testing.T, g *gwLab, d *Daemon) outcome {
+func manyPASV(t *testing.T, g *exhaustEnv, d *Daemon) outcome {
 	s, err := openCtl(g.Client, g.ClientAddr, netip.AddrPortFrom(g.Dial, 21))
 	if err != nil {
 		t.Fatal(err)
@@ -276,9 +307,11 @@ func manyPASV(t *testing.T, g *gwLab, d *Daemon) outcome {
 	return o
 }
 
-// pipelinedPORTs: one session sends 8 PORT+RETR pairs without waiting;
-// every RETR keeps its pinhole busy, so the 5th PORT exceeds max_pinholes.
-func pipelinedPORTs(t *testing.T, g *gwLab, d *Daemon) outcome {
+// pipelinedPORTs: one session sends 8 PORT+RETR pairs without waiting
+// for replies (the server answers PORT 1 and RETR 1, then is busy with
+// that transfer). Every RETR keeps the pinhole of the PORT before it in
+// use, so the 5th PORT exceeds max_pinholes (4).
+func pipelinedPORTs(t *testing.T, g *exhaustEnv, d *Daemon) outcome {
 	s, err := openCtl(g.Client, g.ClientAddr, netip.AddrPortFrom(g.Dial, 21))
 	if err != nil {
 		t.Fatal(err)
@@ -287,44 +320,49 @@ func pipelinedPORTs(t *testing.T, g *gwLab, d *Daemon) outcome {
 	if d == nil {
 		g.GW.Run("conntrack", "-F", "expect")
 	}
-	mark := 0
-	if d != nil {
-		mark = d.Mark()
-	}
+	before := g.resp.received("PORT ")
 	var b strings.Builder
 	for i := 0; i < 8; i++ {
 		fmt.Fprintf(&b, "PORT 198,51,100,10,%d,%d\r\nRETR f%d\r\n", (41000+i)>>8, (41000+i)&0xff, i)
 	}
 	s.c.Write([]byte(b.String()))
 	var replies []string
-	for i := 0; i < 8; i++ {
+	for i := 0; i < 2; i++ {
 		r, err := s.reply()
 		if err != nil {
 			t.Fatalf("reply %d: %v", i, err)
 		}
 		replies = append(replies, r)
 	}
-	time.Sleep(300 * time.Millisecond)
+	if !eventually(3*time.Second, func() bool { return g.resp.received("PORT ")-before == 8 }) {
+		t.Errorf("the server received %d of the 8 PORTs", g.resp.received("PORT ")-before)
+	}
+	refusedArgs := g.resp.received("PORT refused-by-ftpalg")
 	if d == nil {
 		n := countExpect(g.GW)
-		s.c.Close()
-		return outcome{pinholes: fmt.Sprintf("%d at the end", n), session: "server got all 8 PORTs"}
+		t.Logf("replies %q; %d expectations; server got %d refused PORTs", replies, n, refusedArgs)
+		if n != 1 || refusedArgs != 0 {
+			t.Errorf("kernel: %d expectations, want 1 (one per control connection)", n)
+		}
+		return outcome{pinholes: fmt.Sprintf("%d (the last PORT's; one per control connection)", n), session: "server got all 8 PORTs unchanged"}
 	}
-	pins := len(requireSets(t, g.GW, d.Cfg.Table, "pin4")["pin4"])
-	refused := d.Count(func(e LogEntry) bool { return e.Msg == "refuse" && e.Field("reason") == "too-many-pinholes" })
-	_ = mark
-	t.Logf("replies %q; pin4 %d; refusals too-many-pinholes %d", replies, pins, refused)
-	if pins != 4 || refused != 4 {
-		t.Errorf("pin4 holds %d, %d PORTs refused too-many-pinholes; want 4 and 4", pins, refused)
+	var pins int
+	eventually(2*time.Second, func() bool {
+		pins = len(requireSets(t, g.GW, d.Cfg.Table, "pin4")["pin4"])
+		return pins == 4
+	})
+	refused := d.Count(msg("refuse", "reason", "too-many-pinholes"))
+	t.Logf("replies %q; pin4 %d; refusals too-many-pinholes %d; server got %d refused PORTs", replies, pins, refused, refusedArgs)
+	if pins != 4 || refused != 4 || refusedArgs != 4 {
+		t.Errorf("pin4 holds %d, %d PORTs logged too-many-pinholes, server got %d refused PORTs; want 4, 4, 4", pins, refused, refusedArgs)
 	}
-	s.c.Close()
-	return outcome{pinholes: fmt.Sprintf("%d (max_pinholes 4)", pins), session: "PORTs 5-8: server got `PORT refused-by-ftpalg`, answered 501",
+	return outcome{pinholes: fmt.Sprintf("%d (max_pinholes 4)", pins), session: "PORTs 5-8 reach the server as `PORT refused-by-ftpalg`",
 		log: fmt.Sprintf("msg=refuse reason=too-many-pinholes ×%d", refused)}
 }
 
 // manySessions: exhaustSessions sessions from one client, all open, each
 // with one PASV; then 8 sessions from a second client address.
-func manySessions(t *testing.T, g *gwLab, d *Daemon) outcome {
+func manySessions(t *testing.T, g *exhaustEnv, d *Daemon) outcome {
 	if d == nil {
 		g.GW.Run("conntrack", "-F", "expect")
 	}
@@ -403,7 +441,11 @@ func manySessions(t *testing.T, g *gwLab, d *Daemon) outcome {
 	}
 	if d == nil {
 		n := countExpect(g.GW)
-		return outcome{pinholes: fmt.Sprintf("%d expectations at once", n),
+		t.Logf("kernel: %d expectations with all sessions open", n)
+		if n != exhaustSessions+10 || aOK != exhaustSessions || bOK != 8 || cOK != 2 {
+			t.Errorf("kernel: %d expectations, %d+%d+%d sessions got 227; observed before: one expectation per session (%d), all got 227", n, aOK, bOK, cOK, exhaustSessions+10)
+		}
+		return outcome{pinholes: fmt.Sprintf("%d expectations at once (one per session, no limit)", n),
 			session: fmt.Sprintf("A: %d of %d got 227; B: %d of 8; C: %d of 2", aOK, exhaustSessions, bOK, cOK)}
 	}
 	if aOK != 8 || aRef != exhaustSessions-8 || bOK != 4 || bRef != 4 || cOK != 0 || cRef != 2 {

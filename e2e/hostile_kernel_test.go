@@ -89,6 +89,8 @@ var kernelObserved = map[string]expect{
 	"raw-227-hostile-then-retransmitted-legit": {pins: []string{kRaw}, sees: []string{"c:227 Entering Passive Mode (10,0,9,4,117,48).\r\n.\r\n", noopOK}},
 	"raw-227-overlap-different-bytes":          {sees: []string{"!c:227", kNoop}},
 	"raw-227-spoofed-ahead-of-window":          {pins: []string{kRaw}, sees: []string{kPubRw, "!c:156,64", noopOK}},
+	"raw-227-spoofed-line-ahead-of-window":     {pins: []string{kRaw}, sees: []string{kPubRw, "!c:156,64", noopOK}},
+	"raw-227-spoofed-line-ahead-wrong-ack":     {pins: []string{kRaw}, sees: []string{kPubRw, "!c:156,64", noopOK}},
 	"raw-227-spoofed-behind-window":            {pins: []string{kRaw}, sees: []string{kPubRw, "!c:156,64", noopOK}},
 	"raw-227-spoofed-beyond-gap":               {sees: []string{"!c:156,64"}},
 }

@@ -109,6 +109,24 @@ func rawCases() []*hostileCase {
 			steps:  script(login(), steps(CL("PASV"), spoof(-1_000_000, spoofed, rawPasv)), noopQuit()),
 			ftpalg: expect{pins: []string{"10.0.0.4:30000"}, sees: []string{rawSeen, "!c:156,64", noopOK}},
 			kernel: expect{sees: []string{noopOK}}},
+		// The same, but the spoofed segment starts with a line end, so
+		// that a 227 line starts inside it; it names a port the server
+		// never announced (40000) and arrives before the real reply.
+		{name: "raw-227-spoofed-line-ahead-of-window", cat: "spoofing", server: srvRaw,
+			steps: script(login(), steps(CL("PASV"), spoof(1_000_000, "x\r\n"+spoofed, ""),
+				rawStep(func(*rawConn) error { time.Sleep(400 * time.Millisecond); return nil }),
+				rawStep(func(r *rawConn) error { return r.Write(rawPasv) })), noopQuit()),
+			ftpalg: expect{pins: []string{"10.0.0.4:30000"}, sees: []string{rawSeen, "!c:156,64", noopOK}},
+			kernel: expect{sees: []string{noopOK}}},
+		// The same with an ACK number a blind spoofer would guess (2^28
+		// ahead of the right one).
+		{name: "raw-227-spoofed-line-ahead-wrong-ack", cat: "spoofing", server: srvRaw,
+			steps: script(login(), steps(CL("PASV"),
+				rawStep(func(r *rawConn) error { return r.WriteAtAck(1_000_000, "x\r\n"+spoofed, 1<<28) }),
+				rawStep(func(*rawConn) error { time.Sleep(400 * time.Millisecond); return nil }),
+				rawStep(func(r *rawConn) error { return r.Write(rawPasv) })), noopQuit()),
+			ftpalg: expect{pins: []string{"10.0.0.4:30000"}, sees: []string{rawSeen, "!c:156,64", noopOK}},
+			kernel: expect{sees: []string{noopOK}}},
 		// Inside the window but beyond a gap that is never filled: the
 		// client never reads it.
 		{name: "raw-227-spoofed-beyond-gap", cat: "spoofing", server: srvRaw,

@@ -293,7 +293,7 @@ func TestHostile(t *testing.T) {
 	resets := resetCases(cases)
 	exhaustion := []struct {
 		name string
-		run  func(*testing.T, *gwLab, *Daemon) outcome
+		run  func(*testing.T, *exhaustEnv, *Daemon) outcome
 	}{
 		{"exhaust-2000-pasv-one-session", manyPASV},
 		{"exhaust-pipelined-port-retr", pipelinedPORTs},
@@ -375,7 +375,8 @@ func TestHostile(t *testing.T) {
 
 // resetCases are variants of refused cases under policy.violation: reset:
 // the session is reset at both ends instead, nothing is opened, and
-// ftpalg logs msg=reset with the same reason.
+// ftpalg logs msg=reset (and the refusal's msg=refuse) with the same
+// reason.
 func resetCases(cases []*hostileCase) []*hostileCase {
 	var out []*hostileCase
 	for _, name := range []string{"port-third-host", "eprt-third-host", "227-third-host", "port-21", "port-20-digits",
@@ -394,7 +395,7 @@ func resetCases(cases []*hostileCase) []*hostileCase {
 		st := base.steps[:len(base.steps)-len(noopQuit())]
 		st = append(append([]step{}, st...), CL("NOOP"), S(), C())
 		out = append(out, &hostileCase{name: name + "-reset", cat: base.cat + ", reset policy", server: base.server, steps: st,
-			ftpalg: expect{sees: []string{"c:reset", "s:reset", "!s:refused-by-ftpalg", "!c:425", "!s:NOOP\r\n"}, log: []string{"reset/" + reason}}})
+			ftpalg: expect{sees: []string{"c:reset", "s:reset", "!s:refused-by-ftpalg", "!c:425"}, log: []string{"reset/" + reason, "refuse/" + reason}}})
 	}
 	return out
 }

@@ -54,6 +54,9 @@ type rawConn struct {
 	fin     bool
 	done    chan struct{}
 	stopped bool
+	// ackDelta is added to the ACK of data segments (a spoofer that does
+	// not know the peer's sequence number); 0 normally.
+	ackDelta uint32
 }
 
 // rawListen opens the raw sockets in ns and waits for a SYN to
@@ -226,7 +229,7 @@ func (r *rawConn) send(seq uint32, flags byte, payload []byte, mss bool) error {
 	binary.BigEndian.PutUint16(tcp[0:2], r.local.Port())
 	binary.BigEndian.PutUint16(tcp[2:4], r.peer.Port())
 	binary.BigEndian.PutUint32(tcp[4:8], seq)
-	binary.BigEndian.PutUint32(tcp[8:12], r.rcvNxt)
+	binary.BigEndian.PutUint32(tcp[8:12], r.rcvNxt+r.ackDelta)
 	tcp[12] = byte(hl/4) << 4
 	tcp[13] = flags
 	binary.BigEndian.PutUint16(tcp[14:16], 65535)
@@ -308,6 +311,16 @@ func (r *rawConn) WriteAt(off int64, payload string, advance bool) error {
 		r.sndNxt = end
 	}
 	return err
+}
+
+// WriteAtAck is WriteAt (without advancing) with an ACK number off by
+// ackDelta from the right one.
+func (r *rawConn) WriteAtAck(off int64, payload string, ackDelta uint32) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ackDelta = ackDelta
+	defer func() { r.ackDelta = 0 }()
+	return r.send(r.sndNxt+uint32(off), 0x18, []byte(payload), false)
 }
 
 // Advance moves the next new byte by n (after WriteAt ahead of the stream
