@@ -86,6 +86,7 @@ type outcome struct {
 	session  string // the checks that held, rendered
 	log      string // ftpalg: msg/reason of refusals and resets
 	failed   bool   // the case's checks failed: the row says so
+	errs     []string
 }
 
 // dialTarget is the control connection's destination for a case.
@@ -320,10 +321,13 @@ func (h *hostileLab) run(t *testing.T, c *hostileCase) outcome {
 			t.Error(e)
 		}
 	} else {
-		out = check(t, want)
+		tee := &teeReporter{t: t}
+		out = check(tee, want)
+		out.errs = tee.errs
 	}
 	if h.d != nil {
 		if !ended {
+			out.errs = append(out.errs, "ftpalg never logged the session's end: it lost track of the session")
 			t.Errorf("ftpalg did not log the end of session %q within 4s of both ends closing: it lost track of the session", sess)
 		}
 		// Nothing of this session may be left (elements that were
@@ -338,6 +342,7 @@ func (h *hostileLab) run(t *testing.T, c *hostileCase) outcome {
 			}
 			return len(left) == 0
 		}) {
+			out.errs = append(out.errs, fmt.Sprintf("still in ftpalg's sets 3s after the session ended: %v", left))
 			t.Errorf("after the session ended, still in ftpalg's sets after 3s: %v", left)
 		}
 	}
@@ -351,6 +356,18 @@ type reporter interface {
 }
 
 type recorder struct{ errs []string }
+
+// teeReporter reports to t and keeps the messages for the table.
+type teeReporter struct {
+	t    *testing.T
+	errs []string
+}
+
+func (r *teeReporter) Errorf(format string, args ...any) {
+	r.t.Helper()
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+	r.t.Errorf(format, args...)
+}
 
 func (r *recorder) Errorf(format string, args ...any) {
 	r.errs = append(r.errs, fmt.Sprintf(format, args...))
@@ -554,12 +571,46 @@ func checkLog(t reporter, entries []LogEntry, want []string) string {
 	return strings.Join(r, "; ")
 }
 
+// summary lists, from the outcomes, where ftpalg and the kernel helper
+// differ most.
+func summary(cases []*hostileCase, ft, kh map[string]outcome) string {
+	var fails, kOpened, kStalled, kRewroteBad []string
+	for _, c := range cases {
+		f, ok := ft[c.name]
+		k, ok2 := kh[c.name]
+		if ok && f.failed {
+			fails = append(fails, "`"+c.name+"`")
+		}
+		if !ok2 || c.cat == "exhaustion" || c.cat == "control" {
+			continue
+		}
+		if ok && f.pinholes == "none" && k.pinholes != "none" {
+			kOpened = append(kOpened, "`"+c.name+"` ("+k.pinholes+")")
+		}
+		if strings.Contains(k.session, "stalled") || strings.Contains(k.session, "never got `200 NOOP ok`") {
+			kStalled = append(kStalled, "`"+c.name+"`")
+		}
+	}
+	_ = kRewroteBad
+	var b strings.Builder
+	b.WriteString("\n## Summary of this run\n\n")
+	if len(fails) == 0 {
+		b.WriteString("- ftpalg: every case held.\n")
+	} else {
+		fmt.Fprintf(&b, "- ftpalg **failed %d cases**: %s (see their rows).\n", len(fails), strings.Join(fails, ", "))
+	}
+	fmt.Fprintf(&b, "- The kernel helper created an expectation where ftpalg opened nothing in %d cases: %s.\n", len(kOpened), strings.Join(kOpened, ", "))
+	fmt.Fprintf(&b, "- The kernel helper stalled the control connection (dropped the line and every retransmission) in %d cases: %s.\n", len(kStalled), strings.Join(kStalled, ", "))
+	return b.String()
+}
+
 // writeSecurityTable writes SECURITY.md's table when FTPALG_SECURITY_TABLE
 // names a file: the intro from securityIntro, then one row per case that
 // ran in both labs.
 func writeSecurityTable(t *testing.T, path string, cases []*hostileCase, ft, kh map[string]outcome) {
 	var b strings.Builder
 	b.WriteString(securityIntro)
+	b.WriteString(summary(cases, ft, kh))
 	b.WriteString("\n| case | category | ftpalg pinholes | ftpalg session | ftpalg log | kernel helper expectations | kernel helper session |\n")
 	b.WriteString("|---|---|---|---|---|---|---|\n")
 	esc := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
@@ -575,10 +626,13 @@ func writeSecurityTable(t *testing.T, path string, cases []*hostileCase, ft, kh 
 			kp, ks = k.pinholes, k.session
 		}
 		if f.failed {
-			f.session = "**FAILS** " + f.session
+			f.session = "**FAILS**: " + strings.Join(f.errs, "; ")
 		}
 		if ok2 && k.failed {
-			ks = "**FAILS** " + ks
+			ks = "**FAILS**: " + strings.Join(k.errs, "; ")
+		}
+		if !ok2 && strings.Contains(c.cat, "reset policy") {
+			kp, ks = "n/a", "n/a: the kernel helper has no violation policy"
 		}
 		n++
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", c.name, c.cat, esc(f.pinholes), esc(f.session), esc(f.log), esc(kp), esc(ks))

@@ -61,5 +61,19 @@ a TCP RST toward its receiver and the flow is reset for both ends
   there so that only the gateway can stop them: *blocked* means the SYN
   got no answer.
 - *kernel helper expectations*: ` + "`conntrack -L expect`" + ` in the gateway,
-  sampled every 100 ms during the case (src -> dst:port).
+  sampled after every step and every 100 ms during the case
+  (src -> dst:port). *stalled* means the helper dropped the segment
+  carrying the line (it takes a line it cannot parse for a partial match)
+  and every retransmission of it, so nothing after it reached the server.
+- Segments: each script names its TCP segments; the *raw segments* and
+  *spoofing* cases come from a raw-socket server (10.0.0.4, published as
+  203.0.113.3) that sends segments out of order, twice, overlapping with
+  different bytes, or with sequence numbers outside the window.
+- *reset policy* rows ran with ` + "`policy.violation: reset`" + `; the kernel helper
+  has no such policy.
+- *exhaustion* rows ran with max_pinholes 4, max_client_pinholes 8 and
+  max_pinholes_total 12, with a minimal FTP responder; client A is
+  198.51.100.10, B 198.51.100.11, C 198.51.100.99.
+- A row marked **FAILS** is a case whose checks did not hold in this run;
+  the cell lists what went wrong.
 `
