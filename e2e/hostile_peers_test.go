@@ -335,7 +335,13 @@ func (e *peerEnv) dial(st step) probeResult {
 		from, at = e.server, e.client
 	}
 	if st.listen.IsValid() {
+		// The previous probe's listener may not be closed yet (Go closes
+		// the socket once its Accept has returned): retry briefly.
 		ln, err := at.Listen(st.listen)
+		for i := 0; i < 20 && errors.Is(err, syscall.EADDRINUSE); i++ {
+			time.Sleep(25 * time.Millisecond)
+			ln, err = at.Listen(st.listen)
+		}
 		if err != nil {
 			res.err = fmt.Errorf("listen on %v: %w", st.listen, err)
 			return res
