@@ -19,7 +19,7 @@ import (
 
 const (
 	exhaustPASVs    = 2000 // PASV/227 exchanges in one session
-	exhaustSessions = 1000 // sessions from one client, all open at once
+	exhaustSessions = 2000 // sessions from one client, all open at once
 	exhaustWorkers  = 50
 )
 
@@ -442,10 +442,13 @@ func manySessions(t *testing.T, g *exhaustEnv, d *Daemon) outcome {
 	if d == nil {
 		n := countExpect(g.GW)
 		t.Logf("kernel: %d expectations with all sessions open", n)
-		if n != exhaustSessions+10 || aOK != exhaustSessions || bOK != 8 || cOK != 2 {
-			t.Errorf("kernel: %d expectations, %d+%d+%d sessions got 227; observed before: one expectation per session (%d), all got 227", n, aOK, bOK, cOK, exhaustSessions+10)
+		// Observed: every session got its 227 and (all but one, in runs
+		// with 2010 sessions) its expectation; the helper has no limit
+		// per client or in total below nf_conntrack_expect_max (4096).
+		if n < exhaustSessions || aOK != exhaustSessions || bOK != 8 || cOK != 2 {
+			t.Errorf("kernel: %d expectations, %d+%d+%d sessions got 227; observed before: about one expectation per session (%d), all got 227", n, aOK, bOK, cOK, exhaustSessions+10)
 		}
-		return outcome{pinholes: fmt.Sprintf("%d expectations at once (one per session, no limit)", n),
+		return outcome{pinholes: fmt.Sprintf("%d expectations at once for %d sessions (no per-client or total limit)", n, exhaustSessions+10),
 			session: fmt.Sprintf("A: %d of %d got 227; B: %d of 8; C: %d of 2", aOK, exhaustSessions, bOK, cOK)}
 	}
 	if aOK != 8 || aRef != exhaustSessions-8 || bOK != 4 || bRef != 4 || cOK != 0 || cRef != 2 {

@@ -82,6 +82,18 @@ var (
 	}
 )
 
+// probeClient: the server connecting to the client's port (active mode);
+// probeServer: the client connecting to the published server's port, with
+// the listener on the real server (passive mode through the DNAT).
+func probeClient(port uint16) step {
+	a := netip.AddrPortFrom(clientPub, port)
+	return probe(fromServer, a, a, false)
+}
+
+func probeServer(port uint16) step {
+	return probe(fromClient, netip.AddrPortFrom(serverPubIP, port), netip.AddrPortFrom(serverPriv, port), false)
+}
+
 // portRefused is a client PORT/EPRT line that ftpalg must refuse: the
 // server gets "refused-by-ftpalg" and answers 501, the session goes on.
 func portRefused(name, cat, line, reason string, probes ...step) *hostileCase {
@@ -145,12 +157,12 @@ func hostileCases() []*hostileCase {
 
 		// ---- bad numbers ----
 		portRefused("port-zero", "numbers", "PORT 198,51,100,10,0,0", "syntax"),
-		portRefused("port-21", "numbers", "PORT 198,51,100,10,0,21", "low-port"),
-		portRefused("port-1023", "numbers", "PORT 198,51,100,10,3,255", "low-port"),
+		portRefused("port-21", "numbers", "PORT 198,51,100,10,0,21", "low-port"), // no probe: the admin ruleset admits any tcp dport 21
+		portRefused("port-1023", "numbers", "PORT 198,51,100,10,3,255", "low-port", probeClient(1023)),
 		portRefused("eprt-65536", "numbers", "EPRT |1|198.51.100.10|65536|", "syntax"),
 		portRefused("eprt-20-digits", "numbers", "EPRT |1|198.51.100.10|00000000000000040000|", "syntax"),
 		portRefused("port-octet-266", "numbers", "PORT 198,51,99,266,156,64", "syntax"),
-		portRefused("port-byte-256", "numbers", "PORT 198,51,100,10,256,64", "syntax"),
+		portRefused("port-byte-256", "numbers", "PORT 198,51,100,10,256,64", "syntax", probeClient(64)),
 		portRefused("port-signed", "numbers", "PORT +198,51,100,10,156,64", "syntax"),
 		portRefused("port-20-digits", "numbers", "PORT 198,51,100,10,00000000000000000156,64", "syntax"),
 		portRefused("port-five-fields", "numbers", "PORT 198,51,100,10,156", "syntax"),
@@ -160,7 +172,7 @@ func hostileCases() []*hostileCase {
 		pasvRefused("227-low-port", "numbers", "PASV", "227 Entering Passive Mode (10,0,0,2,0,21)", "low-port"),
 		pasvRefused("229-port-0", "numbers", "EPSV", "229 Entering Extended Passive Mode (|||0|)", "syntax"),
 		pasvRefused("229-port-65536", "numbers", "EPSV", "229 Entering Extended Passive Mode (|||65536|)", "syntax"),
-		pasvRefused("229-port-22", "numbers", "EPSV", "229 Entering Extended Passive Mode (|||22|)", "low-port"),
+		pasvRefused("229-port-22", "numbers", "EPSV", "229 Entering Extended Passive Mode (|||22|)", "low-port", probeServer(22)),
 
 		// ---- text in the wrong place ----
 		{name: "port-in-file-name", cat: "placement", steps: script(login(),
@@ -172,18 +184,18 @@ func hostileCases() []*hostileCase {
 			ftpalg: expect{sees: []string{"s:RETR a\n" + portClient, noopOK}},
 			kernel: expect{sees: []string{noopOK}}},
 		{name: "port-after-bare-lf-own-segment", cat: "placement", steps: script(login(),
-			steps(C("RETR a\n", portClient+"\r\n"), SL("550 no such file")), noopQuit()),
+			steps(C("RETR a\n", portClient+"\r\n"), SL("550 no such file"), probeClient(40000)), noopQuit()),
 			ftpalg: expect{sees: []string{"s:RETR a\n" + portClient, noopOK}},
 			kernel: expect{sees: []string{noopOK}}},
 		serverText("227-in-banner", "placement", script(
 			steps(S("220-welcome\r\n", pasv30000+"\r\n", "220 ready\r\n"),
-				CL("USER anonymous"), SL("331 password please"), CL("PASS x"), SL("230 logged in")),
+				CL("USER anonymous"), SL("331 password please"), CL("PASS x"), SL("230 logged in"), probeServer(30000)),
 			noopQuit()), pasv30000),
 		serverText("227-inside-reply-text", "placement", script(login(),
 			steps(CL("NOOP"), SL("200 ok, not a "+pasv30000)), noopQuit()), "200 ok, not a "+pasv30000),
 		serverText("227-after-bare-lf", "placement", script(login(),
 			steps(CL("NOOP"), S("200 ok\n", pasv30000+"\r\n")), noopQuit()), "200 ok\n"+pasv30000),
-		pasvRefused("227-unsolicited", "placement", "NOOP", pasv30000, "wrong-command"),
+		pasvRefused("227-unsolicited", "placement", "NOOP", pasv30000, "wrong-command", probeServer(30000)),
 		{name: "227-no-command", cat: "placement", steps: script(login(), steps(SL(pasv30000)), noopQuit()),
 			ftpalg: expect{sees: []string{"c:425 Entering Passive Mode", noopOK}, log: []string{"refuse/unsolicited"}},
 			kernel: expect{sees: []string{noopOK}}},
@@ -264,7 +276,7 @@ func hostileCases() []*hostileCase {
 	// EPSV ALL, then PASV: the 227 must not count.
 	for _, c := range cs {
 		if c.name == "227-after-epsv-all" {
-			c.steps = script(login(), steps(CL("EPSV ALL"), SL("200 EPSV ALL ok"), CL("PASV"), SL(pasv30000)), noopQuit())
+			c.steps = script(login(), steps(CL("EPSV ALL"), SL("200 EPSV ALL ok"), CL("PASV"), SL(pasv30000), probeServer(30000)), noopQuit())
 		}
 	}
 	return cs
@@ -297,7 +309,7 @@ func TestHostile(t *testing.T) {
 	}{
 		{"exhaust-2000-pasv-one-session", manyPASV},
 		{"exhaust-pipelined-port-retr", pipelinedPORTs},
-		{"exhaust-1000-sessions-one-client", manySessions},
+		{"exhaust-2000-sessions-one-client", manySessions},
 	}
 	rows := append([]*hostileCase{}, cases...)
 	rows = append(rows, resets...)
