@@ -258,9 +258,10 @@ func hostileCases() []*hostileCase {
 			// Observed: by the time the line was complete its start had
 			// been forwarded, so ftpalg could not rewrite it; it refused
 			// the pinhole (split-forwarded) and the server saw the text.
-			// (Likely cause, not verified with a capture: the held
-			// segments are not acknowledged, the sender stops at its
-			// initial window of ten segments and retransmits.)
+			// (A client-side capture showed why: the held one-byte
+			// segments are not acknowledged, no more of the line arrives
+			// until the 250 ms hold times out, and then ftpalg forwards a
+			// later segment before the held ones.)
 			ftpalg:    expect{sees: []string{"s:PORT 198,51,100,99,156,64", noopOK}, log: []string{"refuse/bounce", "refuse/split-forwarded"}},
 			ftpalgAlt: &expect{sees: []string{refusedPORT, noopOK}, log: []string{"refuse/bounce"}},
 			altWhy:    "the whole line was still held when it completed, so ftpalg rewrote it",
