@@ -13,7 +13,7 @@ import (
 // (TestHostile, raw-227-spoofed-*) found both on a live gateway.
 func TestSegmentOutsideTheWindow(t *testing.T) {
 	spoofed := "x\r\n227 Entering Passive Mode (10,0,0,5,156,64).\r\n" // port 40000, never announced
-	real := "227 Entering Passive Mode (10,0,0,5,195,80).\r\n"        // port 50000
+	real := "227 Entering Passive Mode (10,0,0,5,195,80).\r\n"         // port 50000
 	for _, tc := range []struct {
 		name string
 		off  int64 // from the server's next sequence number
