@@ -260,6 +260,10 @@ func (t *Tracker) gap(s *Session, dir Dir, seq rewrite.Seq, now time.Time, res *
 	h := &s.half[dir]
 	c := lineCtx{dir: dir, now: now, res: res}
 	s.event(&c, "resync", ReasonGap, "missing bytes; resuming at the next line")
+	// Commands or replies went by unseen: pairing starts afresh, as for
+	// a session picked up mid-stream.
+	s.pHead, s.pLen, s.overrun, s.multi = 0, 0, 0, 0
+	s.midstream = true
 	h.next = seq
 	h.line = h.line[:0]
 	h.discard = true
