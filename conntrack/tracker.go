@@ -603,6 +603,21 @@ func (t *Tracker) PinholeUsed(id uint64, res *Result) bool {
 	return s != nil && s.pinholeUsed(id, res)
 }
 
+// EndClosedFlow is EndFlow for a conntrack entry that was destroyed after
+// its connection closed (TIME_WAIT, CLOSE): it ends the session only if
+// the session saw that close too. A live session with the same addresses
+// and ports is a new connection from a reused client port, whose SYN made
+// the kernel replace the closed entry; that entry's DESTROY is not its end.
+func (t *Tracker) EndClosedFlow(f Flow, now time.Time, res *Result) bool {
+	res.reset()
+	s := t.sessions[f]
+	if s == nil || !s.ended {
+		return false
+	}
+	t.remove(s, now, res, ReasonSessionEnd)
+	return true
+}
+
 // EndFlow ends the session of a control connection the kernel no longer
 // tracks (its conntrack entry was destroyed).
 func (t *Tracker) EndFlow(f Flow, now time.Time, res *Result) bool {

@@ -374,3 +374,23 @@ func TestConfirmedGapResyncs(t *testing.T) {
 		t.Fatalf("after the gap: %+v", l.Effects)
 	}
 }
+
+// The DESTROY of a closed conntrack entry ends only a session that saw
+// its close: a live session on the same ports is a newer connection.
+func TestEndClosedFlow(t *testing.T) {
+	l := newLab(t, Config{}, cliAddr, srvAddr)
+	login(l)
+	f := Flow{Client: cliAddr, Server: srvAddr}
+	if l.tr.EndClosedFlow(f, l.now, &l.res) || l.tr.Sessions() != 1 {
+		t.Fatal("a live session was ended by a closed entry's DESTROY")
+	}
+	l.send(FromClient, "QUIT\r\n")
+	l.send(FromServer, "221 Bye\r\n")
+	c, s := l.ep[FromClient], l.ep[FromServer]
+	l.deliver(FromServer, buildPacket(s.addr, c.addr, s.sndNxt, c.sndNxt, 0x11, nil))
+	s.sndNxt++
+	l.deliver(FromClient, buildPacket(c.addr, s.addr, c.sndNxt, s.sndNxt, 0x11, nil))
+	if !l.tr.EndClosedFlow(f, l.now, &l.res) || l.tr.Sessions() != 0 {
+		t.Fatal("an ended session was kept after its entry's DESTROY")
+	}
+}

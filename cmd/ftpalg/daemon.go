@@ -279,7 +279,7 @@ func (d *daemon) ctEvent(e ctnetlink.Event) {
 			flow := info.Flow()
 			d.cache.Delete(flow)
 			for _, w := range d.workers {
-				w.send(ctlMsg{kind: ctlEndFlow, flow: flow})
+				w.send(ctlMsg{kind: ctlEndFlow, flow: flow, closed: info.Closed()})
 			}
 		}
 		return

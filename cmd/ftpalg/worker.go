@@ -58,6 +58,9 @@ type ctlMsg struct {
 	kind ctlKind
 	id   uint64
 	flow conntrack.Flow
+	// closed: the destroyed entry's connection had closed (TIME_WAIT,
+	// CLOSE), so a live session of the flow is a newer connection.
+	closed bool
 }
 
 func newWorker(d *daemon, idx int) (*worker, error) {
@@ -154,7 +157,11 @@ func (w *worker) control(m ctlMsg, now time.Time) {
 	case ctlUsed:
 		w.tr.PinholeUsed(m.id, &w.res)
 	case ctlEndFlow:
-		w.tr.EndFlow(m.flow, now, &w.res)
+		if m.closed {
+			w.tr.EndClosedFlow(m.flow, now, &w.res)
+		} else {
+			w.tr.EndFlow(m.flow, now, &w.res)
+		}
 	}
 	w.finish(now, 0, false)
 }
