@@ -39,8 +39,11 @@ type worker struct {
 	backlogDrops atomic.Uint64
 	errs         func(error)
 
-	mu      sync.Mutex // guards trStats (a copy of tr.Stats for other goroutines)
+	mu      sync.Mutex // guards trStats, live and livePins (copies for other goroutines)
 	trStats conntrack.Stats
+	// live and livePins are the Tracker's session table and pinhole
+	// count at the last tick: what is still held, for the exit stats.
+	live, livePins int
 }
 
 // maxTried bounds the set of flows already looked up in conntrack.
@@ -136,6 +139,7 @@ func (w *worker) run(ctx context.Context) {
 			w.finish(now, 0, false)
 			w.mu.Lock()
 			w.trStats = w.tr.Stats
+			w.live, w.livePins = w.tr.Sessions(), w.tr.Pinholes()
 			w.mu.Unlock()
 		}
 	}
