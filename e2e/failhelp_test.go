@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -354,4 +355,77 @@ func rssKiB(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// talker is a control session that sends NOOPs in a loop (every 2 ms)
+// until finish, recording whether every one was answered.
+type talker struct {
+	name string
+	c    *FTPClient
+	stop chan struct{}
+	done chan string
+}
+
+// startTalkers opens two sessions, runs one transfer on each (EPSV:
+// nothing rewritten, "unresized"; PASV behind DNAT: the 227 rewritten,
+// "resized") and starts their NOOP loops.
+func startTalkers(t testing.TB, g *gwLab, dial netip.AddrPort) []*talker {
+	t.Helper()
+	var out []*talker
+	for _, mode := range []Mode{EPSV, PASV} {
+		c := dialGo(t, g.Client, g.ClientAddr, dial)
+		if _, err := c.Retr(mode, smallPath); err != nil {
+			t.Fatal(err)
+		}
+		tk := &talker{name: map[Mode]string{EPSV: "unresized", PASV: "resized"}[mode], c: c,
+			stop: make(chan struct{}), done: make(chan string, 1)}
+		go tk.loop()
+		out = append(out, tk)
+	}
+	return out
+}
+
+func (tk *talker) loop() {
+	n := 0
+	var worst time.Duration
+	for {
+		select {
+		case <-tk.stop:
+			tk.done <- fmt.Sprintf("ok: %d NOOPs, slowest %v", n, worst.Round(time.Millisecond))
+			return
+		default:
+		}
+		t0 := time.Now()
+		tk.c.Timeout = 15 * time.Second
+		if _, err := tk.c.Expect("NOOP", 200); err != nil {
+			tk.done <- fmt.Sprintf("failed after %d NOOPs: %v", n, err)
+			return
+		}
+		worst = max(worst, time.Since(t0))
+		n++
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// finish stops the loop and returns "ok: ..." or "failed ...".
+func (tk *talker) finish() string {
+	close(tk.stop)
+	return <-tk.done
+}
+
+// linkRxDropped is an interface's receive drop counter (ip -s link).
+func linkRxDropped(t testing.TB, ns *Netns, ifname string) uint64 {
+	t.Helper()
+	out := ns.MustRun(t, "ip", "-s", "-j", "link", "show", ifname)
+	var links []struct {
+		Stats64 struct {
+			Rx struct {
+				Dropped uint64 `json:"dropped"`
+			} `json:"rx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 {
+		t.Fatalf("ip -s -j link show %s: %v: %s", ifname, err, out)
+	}
+	return links[0].Stats64.Rx.Dropped
 }
