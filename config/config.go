@@ -16,6 +16,9 @@ type Config struct {
 	Queue Queue
 	// ControlPorts are the TCP ports of FTP control connections.
 	ControlPorts []uint16
+	// TLS is the FTPS policy of control ports; a port without an entry
+	// has DefaultTLS.
+	TLS map[uint16]conntrack.TLSRule
 	// Hooks are the netfilter hooks whose traffic is inspected: "forward"
 	// on a gateway, "input" and "output" on the FTP host itself.
 	Hooks []string
@@ -40,6 +43,20 @@ type Queue struct {
 	// FailOpen lets packets pass uninspected when a queue is full or no
 	// process is bound to it; without it they are dropped.
 	FailOpen bool
+	// MaxLen is how many packets each queue holds waiting for a verdict.
+	MaxLen uint32
+}
+
+// DefaultTLS is the FTPS policy of a control port the file gives none:
+// AUTH is refused, so nothing passes that ftpalg cannot read.
+var DefaultTLS = conntrack.TLSRule{Mode: conntrack.TLSBlock}
+
+// TLSRule returns the FTPS policy of control port port.
+func (c Config) TLSRule(port uint16) conntrack.TLSRule {
+	if r, ok := c.TLS[port]; ok {
+		return r
+	}
+	return DefaultTLS
 }
 
 // Pinhole is how admitted data connections are handled.
@@ -55,6 +72,8 @@ type Pinhole struct {
 // conntrack.Policy.Validate).
 const (
 	maxQueueCount  = 64
+	minQueueLen    = 16
+	maxQueueLen    = 1 << 20
 	maxPinholeIdle = time.Hour
 	maxTableName   = 64
 )
@@ -80,7 +99,7 @@ func Default() Config {
 	pol := conntrack.DefaultPolicy()
 	return Config{
 		Log:          Log{Level: slog.LevelInfo, Format: "text"},
-		Queue:        Queue{Num: 0, Count: 1, FailOpen: true},
+		Queue:        Queue{Num: 0, Count: 1, FailOpen: true, MaxLen: 4096},
 		ControlPorts: []uint16{21},
 		Hooks:        []string{"forward"},
 		Table:        "ftpalg",
@@ -148,6 +167,10 @@ func (c Config) validate(at lines) error {
 		return at.errorf(key, "queues %d-%d run past 65535 (num + count - 1 must be at most 65535)", c.Queue.Num, last)
 	}
 
+	if c.Queue.MaxLen < minQueueLen || c.Queue.MaxLen > maxQueueLen {
+		return at.errorf("queue.max_len", "max_len %d out of range %d-%d", c.Queue.MaxLen, minQueueLen, maxQueueLen)
+	}
+
 	if len(c.ControlPorts) == 0 {
 		return at.errorf("control_ports", "at least one control port is needed")
 	}
@@ -161,6 +184,18 @@ func (c Config) validate(at lines) error {
 			return at.errorf(key, "port %d listed twice (also control_ports[%d])", p, j)
 		}
 		first[p] = i
+		r := c.TLSRule(p)
+		if err := r.Validate(); err != nil {
+			return at.errorf(key+".passive_ports", "%v", err)
+		}
+		if r.Mode != conntrack.TLSPassthroughRange && r.PassiveLo != 0 {
+			return at.errorf(key+".passive_ports", "passive ports apply only to tls: passthrough-range (this port has tls: %v)", r.Mode)
+		}
+	}
+	for p := range c.TLS {
+		if _, ok := first[p]; !ok {
+			return at.errorf("control_ports", "TLS policy for port %d, which is not a control port", p)
+		}
 	}
 
 	if len(c.Hooks) == 0 {

@@ -92,7 +92,8 @@ queue:
   num: 0x10
   count: 4
   fail_open: false
-control_ports: [21, 2121]
+  max_len: 512
+control_ports: [21, {port: 2121, tls: passthrough-range, passive_ports: 30000-30100}, {port: 990, tls: allow}]
 hooks:
   - input
   - output
@@ -104,6 +105,9 @@ policy:
   min_data_port: 2048
   bounce_check: false
   max_pinholes: 8
+  max_client_pinholes: 16
+  max_pinholes_total: 100
+  violation: reset
   max_line: 2048
   hold_timeout: 500ms
   max_held_segments: 32
@@ -117,24 +121,31 @@ policy:
 func allSetConfig() Config {
 	return Config{
 		Log:          Log{Level: slog.LevelDebug, Format: "json"},
-		Queue:        Queue{Num: 16, Count: 4, FailOpen: false},
-		ControlPorts: []uint16{21, 2121},
-		Hooks:        []string{"input", "output"},
-		Table:        "ftp-alg_2",
-		Pinhole:      Pinhole{Timeout: 90 * time.Second, Mark: 0x100},
+		Queue:        Queue{Num: 16, Count: 4, FailOpen: false, MaxLen: 512},
+		ControlPorts: []uint16{21, 2121, 990},
+		TLS: map[uint16]conntrack.TLSRule{
+			2121: {Mode: conntrack.TLSPassthroughRange, PassiveLo: 30000, PassiveHi: 30100},
+			990:  {Mode: conntrack.TLSAllow},
+		},
+		Hooks:   []string{"input", "output"},
+		Table:   "ftp-alg_2",
+		Pinhole: Pinhole{Timeout: 90 * time.Second, Mark: 0x100},
 		Policy: conntrack.Policy{
-			MinDataPort:     2048,
-			BounceCheck:     false,
-			MaxPinholes:     8,
-			PinholeTimeout:  90 * time.Second,
-			MaxLine:         2048,
-			HoldTimeout:     500 * time.Millisecond,
-			MaxHeldSegments: 32,
-			MaxHeldBytes:    8192,
-			Midstream:       false,
-			MaxSessions:     1000,
-			SessionIdle:     time.Hour,
-			ClosedLinger:    30 * time.Second,
+			MinDataPort:       2048,
+			BounceCheck:       false,
+			MaxPinholes:       8,
+			MaxClientPinholes: 16,
+			MaxTotalPinholes:  100,
+			Violation:         conntrack.ViolationReset,
+			PinholeTimeout:    90 * time.Second,
+			MaxLine:           2048,
+			HoldTimeout:       500 * time.Millisecond,
+			MaxHeldSegments:   32,
+			MaxHeldBytes:      8192,
+			Midstream:         false,
+			MaxSessions:       1000,
+			SessionIdle:       time.Hour,
+			ClosedLinger:      30 * time.Second,
 		},
 	}
 }
@@ -221,14 +232,14 @@ func TestBadInput(t *testing.T) {
 	}{
 		// Structure.
 		{"unknown top-level key", "table: x\nqueues: 2\n", 2, "queues", "unknown key (known: log, queue, control_ports, hooks, table, pinhole, policy)"},
-		{"unknown nested key", "queue:\n  num: 1\n  cont: 2\n", 3, "queue.cont", "unknown key (known: num, count, fail_open)"},
+		{"unknown nested key", "queue:\n  num: 1\n  cont: 2\n", 3, "queue.cont", "unknown key (known: num, count, fail_open, max_len)"},
 		{"unknown policy key", "policy:\n  pinhole_timeout: 5s\n", 2, "policy.pinhole_timeout", "unknown key"},
 		{"merge key", "q: &q {num: 1}\nqueue:\n  <<: *q\n", 1, "q", "unknown key"},
 		{"odd key quoted", "log:\n  \"le\\nvel\": info\n", 2, `log."le\nvel"`, "unknown key"},
 		{"duplicate top-level key", "table: a\nhooks: [input]\ntable: b\n", 3, "table", "duplicate key (first set on line 1)"},
 		{"duplicate nested key", "pinhole:\n  mark: 1\n  mark: 2\n", 3, "pinhole.mark", "duplicate key (first set on line 2)"},
 		{"duplicate section", "log: {level: info}\nlog: {format: json}\n", 2, "log", "duplicate key"},
-		{"section not a mapping", "queue: 3\n", 1, "queue", "expected a mapping of num, count, fail_open, got integer 3"},
+		{"section not a mapping", "queue: 3\n", 1, "queue", "expected a mapping of num, count, fail_open, max_len, got integer 3"},
 		{"section null", "pinhole:\n", 1, "pinhole", "no value"},
 		{"complex key", "? [a]\n: 1\n", 1, "", "keys must be plain names"},
 		{"alias", "table: &t ftpalg\npolicy:\n  max_line: *t\n", 3, "policy.max_line", "aliases (*t) are not allowed"},

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ftpalg/ftpalg/conntrack"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -77,6 +78,7 @@ var (
 		setting("num", func(c *Config) *uint16 { return &c.Queue.Num }, decUint[uint16]),
 		setting("count", func(c *Config) *uint16 { return &c.Queue.Count }, decUint[uint16]),
 		setting("fail_open", func(c *Config) *bool { return &c.Queue.FailOpen }, decBool),
+		setting("max_len", func(c *Config) *uint32 { return &c.Queue.MaxLen }, decUint[uint32]),
 	}
 	pinholeFields = []field{
 		setting("timeout", func(c *Config) *time.Duration { return &c.Pinhole.Timeout }, decDuration),
@@ -86,6 +88,9 @@ var (
 		setting("min_data_port", func(c *Config) *uint16 { return &c.Policy.MinDataPort }, decUint[uint16]),
 		setting("bounce_check", func(c *Config) *bool { return &c.Policy.BounceCheck }, decBool),
 		setting("max_pinholes", func(c *Config) *int { return &c.Policy.MaxPinholes }, decInt),
+		setting("max_client_pinholes", func(c *Config) *int { return &c.Policy.MaxClientPinholes }, decInt),
+		setting("max_pinholes_total", func(c *Config) *int { return &c.Policy.MaxTotalPinholes }, decInt),
+		setting("violation", func(c *Config) *conntrack.Violation { return &c.Policy.Violation }, decViolation),
 		setting("max_line", func(c *Config) *int { return &c.Policy.MaxLine }, decInt),
 		setting("hold_timeout", func(c *Config) *time.Duration { return &c.Policy.HoldTimeout }, decDuration),
 		setting("max_held_segments", func(c *Config) *int { return &c.Policy.MaxHeldSegments }, decInt),
@@ -98,13 +103,137 @@ var (
 	topFields = []field{
 		section("log", logFields),
 		section("queue", queueFields),
-		setting("control_ports", func(c *Config) *[]uint16 { return &c.ControlPorts }, listOf(decUint[uint16])),
+		controlPortsField,
 		setting("hooks", func(c *Config) *[]string { return &c.Hooks }, listOf(decString)),
 		setting("table", func(c *Config) *string { return &c.Table }, decString),
 		section("pinhole", pinholeFields),
 		section("policy", policyFields),
 	}
 )
+
+// controlPortsField decodes control_ports: each item is a port, or a
+// mapping {port: N, tls: MODE, passive_ports: LO-HI}.
+var controlPortsField = field{
+	name: "control_ports",
+	decode: func(d *decoder, n *yaml.Node, key string, c *Config) error {
+		items, err := listOf(decControlPort)(d, n, key)
+		if err != nil {
+			return err
+		}
+		c.ControlPorts = make([]uint16, len(items))
+		c.TLS = nil
+		for i, it := range items {
+			c.ControlPorts[i] = it.port
+			if it.hasTLS {
+				if c.TLS == nil {
+					c.TLS = map[uint16]conntrack.TLSRule{}
+				}
+				c.TLS[it.port] = it.tls
+			}
+		}
+		return nil
+	},
+	reset: func(c, def *Config) {
+		c.ControlPorts = append([]uint16(nil), def.ControlPorts...)
+		c.TLS = nil
+	},
+}
+
+type controlPort struct {
+	port   uint16
+	tls    conntrack.TLSRule
+	hasTLS bool
+}
+
+var tlsModes = map[string]conntrack.TLSMode{
+	"allow":             conntrack.TLSAllow,
+	"block":             conntrack.TLSBlock,
+	"passthrough-range": conntrack.TLSPassthroughRange,
+}
+
+func decControlPort(d *decoder, n *yaml.Node, key string) (controlPort, error) {
+	if n.Kind != yaml.MappingNode {
+		p, err := decUint[uint16](d, n, key)
+		return controlPort{port: p}, err
+	}
+	var it controlPort
+	it.tls = DefaultTLS
+	var sawPort bool
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		ikey := join(key, keyName(k.Value))
+		if first, dup := seen[k.Value]; dup {
+			return it, &Error{Line: k.Line, Key: ikey, Err: fmt.Errorf("duplicate key (first set on line %d)", first)}
+		}
+		seen[k.Value] = k.Line
+		d.at[ikey] = k.Line
+		switch k.Value {
+		case "port":
+			p, err := decUint[uint16](d, v, ikey)
+			if err != nil {
+				return it, err
+			}
+			it.port, sawPort = p, true
+		case "tls":
+			s, err := decString(d, v, ikey)
+			if err != nil {
+				return it, err
+			}
+			m, ok := tlsModes[s]
+			if !ok {
+				return it, &Error{Line: v.Line, Key: ikey, Err: fmt.Errorf("%q is not one of block, allow, passthrough-range", s)}
+			}
+			it.tls.Mode, it.hasTLS = m, true
+		case "passive_ports":
+			lo, hi, err := decPortRange(d, v, ikey)
+			if err != nil {
+				return it, err
+			}
+			it.tls.PassiveLo, it.tls.PassiveHi, it.hasTLS = lo, hi, true
+		default:
+			return it, &Error{Line: k.Line, Key: ikey, Err: errors.New("unknown key (known: port, tls, passive_ports)")}
+		}
+	}
+	if !sawPort {
+		return it, &Error{Line: n.Line, Key: key, Err: errors.New("no port: write {port: 21, tls: ...}")}
+	}
+	if it.tls.Mode == conntrack.TLSPassthroughRange && it.tls.PassiveLo == 0 {
+		return it, &Error{Line: n.Line, Key: key, Err: errors.New("tls: passthrough-range needs passive_ports: LOW-HIGH (the server's passive port range)")}
+	}
+	return it, nil
+}
+
+// decPortRange decodes "LOW-HIGH" or a single port.
+func decPortRange(d *decoder, n *yaml.Node, key string) (lo, hi uint16, err error) {
+	if err := d.expect(n, key, yaml.ScalarNode, "a port range like 30000-30100"); err != nil {
+		return 0, 0, err
+	}
+	a, b, ok := strings.Cut(n.Value, "-")
+	if !ok {
+		b = a
+	}
+	l, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	h, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if err1 != nil || err2 != nil || l == 0 || h < l {
+		return 0, 0, &Error{Line: n.Line, Key: key, Err: fmt.Errorf("%q is not a port range LOW-HIGH with 1 <= LOW <= HIGH <= 65535", n.Value)}
+	}
+	return uint16(l), uint16(h), nil
+}
+
+func decViolation(d *decoder, n *yaml.Node, key string) (conntrack.Violation, error) {
+	s, err := decString(d, n, key)
+	if err != nil {
+		return 0, err
+	}
+	switch s {
+	case "refuse":
+		return conntrack.ViolationRefuse, nil
+	case "reset":
+		return conntrack.ViolationReset, nil
+	}
+	return 0, &Error{Line: n.Line, Key: key, Err: fmt.Errorf("%q is not one of refuse, reset", s)}
+}
 
 // Parse decodes a configuration file strictly: settings the file leaves
 // out keep the values of Default, everything else is an error. The result

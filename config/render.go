@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftpalg/ftpalg/conntrack"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -15,7 +16,18 @@ import (
 func (c Config) YAML() []byte {
 	ports := make([]*yaml.Node, len(c.ControlPorts))
 	for i, p := range c.ControlPorts {
-		ports[i] = intNode(uint64(p))
+		r, ok := c.TLS[p]
+		if !ok {
+			ports[i] = intNode(uint64(p))
+			continue
+		}
+		item := mapNode("port", intNode(uint64(p)), "tls", strNode(r.Mode.String()))
+		if r.Mode == conntrack.TLSPassthroughRange {
+			item = mapNode("port", intNode(uint64(p)), "tls", strNode(r.Mode.String()),
+				"passive_ports", strNode(strconv.Itoa(int(r.PassiveLo))+"-"+strconv.Itoa(int(r.PassiveHi))))
+		}
+		item.Style = yaml.FlowStyle
+		ports[i] = item
 	}
 	hooks := make([]*yaml.Node, len(c.Hooks))
 	for i, h := range c.Hooks {
@@ -31,6 +43,7 @@ func (c Config) YAML() []byte {
 			"num", intNode(uint64(c.Queue.Num)),
 			"count", intNode(uint64(c.Queue.Count)),
 			"fail_open", boolNode(c.Queue.FailOpen),
+			"max_len", intNode(uint64(c.Queue.MaxLen)),
 		),
 		"control_ports", &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle, Content: ports},
 		"hooks", &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle, Content: hooks},
@@ -43,6 +56,9 @@ func (c Config) YAML() []byte {
 			"min_data_port", intNode(uint64(p.MinDataPort)),
 			"bounce_check", boolNode(p.BounceCheck),
 			"max_pinholes", signedNode(p.MaxPinholes),
+			"max_client_pinholes", signedNode(p.MaxClientPinholes),
+			"max_pinholes_total", signedNode(p.MaxTotalPinholes),
+			"violation", strNode(p.Violation.String()),
 			"max_line", signedNode(p.MaxLine),
 			"hold_timeout", durationNode(p.HoldTimeout),
 			"max_held_segments", signedNode(p.MaxHeldSegments),

@@ -4,7 +4,13 @@
 // (PORT and EPRT from the client, 227 and 229 from the server), applies the
 // policy, decides the NAT rewrite and returns what must happen as values: a
 // verdict per packet and effects (open pinhole, map data connection, close
-// pinhole, session opaque, violation).
+// pinhole, session opaque, violation, reset, passive range).
+//
+// A refused announcement is either written so that its receiver rejects
+// it (Policy.Violation refuse) or turns the session into a reset (reset).
+// A Budget shared by the Trackers of one table bounds the pinholes per
+// client address and in total; TLSRule says per control port whether AUTH
+// is blocked, allowed, or allowed with a passive-range pinhole.
 //
 // It does no I/O. Time is an argument, the kernel is reached by whoever
 // carries the effects out (package rules for nftables, package nfq for the

@@ -3,6 +3,7 @@ package conntrack
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -81,6 +82,26 @@ func (m Mapping) String() string {
 	return s
 }
 
+// PortRange admits TCP connections from Src to Dst on any port Lo..Hi, as
+// the packets look where the filter sees them. With Public valid, the
+// connections arrive addressed to Public (the server's published address)
+// and must be translated to Dst, ports unchanged.
+type PortRange struct {
+	Src    netip.Addr `json:"src"`
+	Dst    netip.Addr `json:"dst"`
+	Lo     uint16     `json:"lo"`
+	Hi     uint16     `json:"hi"`
+	Public netip.Addr `json:"public,omitzero"`
+}
+
+func (r PortRange) String() string {
+	s := r.Src.String() + " -> " + r.Dst.String() + ":" + strconv.Itoa(int(r.Lo)) + "-" + strconv.Itoa(int(r.Hi))
+	if r.Public.IsValid() {
+		s += " (published as " + r.Public.String() + ")"
+	}
+	return s
+}
+
 // EffectKind says what an Effect asks the caller to do.
 type EffectKind uint8
 
@@ -101,6 +122,15 @@ const (
 	// EffSessionStart and EffSessionEnd bracket a session's life.
 	EffSessionStart
 	EffSessionEnd
+	// EffReset: the session was reset for Reason; the caller rejects the
+	// flow's further packets (both directions) with TCP resets.
+	EffReset
+	// EffOpenRange: install the passive-range pinhole Range (ID), and its
+	// translation if Range.Public is valid, with Timeout, before releasing
+	// the packet that triggered it (the server's 234 to AUTH).
+	EffOpenRange
+	// EffCloseRange: remove range pinhole ID.
+	EffCloseRange
 )
 
 var effectNames = [...]string{
@@ -112,6 +142,9 @@ var effectNames = [...]string{
 	EffViolation:    "violation",
 	EffSessionStart: "session-start",
 	EffSessionEnd:   "session-end",
+	EffReset:        "reset",
+	EffOpenRange:    "open-range",
+	EffCloseRange:   "close-range",
 }
 
 func (k EffectKind) String() string {
@@ -131,8 +164,9 @@ type Effect struct {
 	Mapping Mapping
 	HasMap  bool // Mapping is meaningful (also on EffClosePinhole)
 	Timeout time.Duration
-	Reason  Reason // EffClosePinhole, EffViolation, EffSessionEnd
-	Detail  string // free text for the log (violations)
+	Range   PortRange // EffOpenRange, EffCloseRange
+	Reason  Reason    // EffClosePinhole, EffCloseRange, EffViolation, EffSessionEnd, EffReset
+	Detail  string    // free text for the log (violations)
 }
 
 // Release is the verdict for a packet held earlier.

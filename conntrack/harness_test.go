@@ -96,6 +96,10 @@ type endpoint struct {
 	rcvISN uint32 // peer's ISN as seen on delivered packets
 	rcvNxt uint32 // next delivered sequence number expected (output space)
 	acked  uint32 // highest ack delivered to this endpoint (its own space)
+	// resets counts RSTs delivered with exactly the expected sequence
+	// number (RFC 5961: the only ones a real stack accepts at once);
+	// badResets those with any other.
+	resets, badResets int
 }
 
 // lab runs a control connection through a Tracker packet by packet.
@@ -232,6 +236,14 @@ func (l *lab) arrive(b []byte) {
 	}
 	e := l.ep[dir]
 	seq := uint32(p.Seq)
+	if p.Flags&rewrite.FlagRST != 0 {
+		if seq == e.rcvNxt {
+			e.resets++
+		} else {
+			e.badResets++
+		}
+		return
+	}
 	if p.Flags&rewrite.FlagSYN != 0 {
 		e.rcvISN = seq
 		e.rcvNxt = seq + 1

@@ -184,6 +184,12 @@ func mayAnnounce(dir Dir, partial []byte) bool {
 	return prefixOrFold(partial, "227") || prefixOrFold(partial, "229")
 }
 
+// mayEdit is mayAnnounce, plus AUTH from the client when the session's
+// TLS policy blocks it (its argument gets rewritten).
+func (s *Session) mayEdit(dir Dir, partial []byte) bool {
+	return mayAnnounce(dir, partial) || dir == FromClient && s.tls.Mode == TLSBlock && prefixOrFold(partial, "AUTH")
+}
+
 // prefixOrFold: partial is a prefix of w, or w a prefix of partial.
 func prefixOrFold(partial []byte, w string) bool {
 	n := len(partial)

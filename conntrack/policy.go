@@ -42,6 +42,11 @@ const (
 	ReasonQuit         // QUIT/221 or 421
 	ReasonReset        // RST
 	ReasonOpaque       // channel became opaque
+	// Added with the pinhole budget, the violation policy and FTPS.
+	ReasonClientLimit // the client already holds its maximum of pinholes
+	ReasonTotalLimit  // all sessions together hold the maximum of pinholes
+	ReasonTLSBlocked  // AUTH refused by the control port's TLS policy
+	ReasonCleared     // TLS ended (CCC): the passive-range pinhole closes
 )
 
 var reasonNames = [...]string{
@@ -74,6 +79,10 @@ var reasonNames = [...]string{
 	ReasonQuit:            "quit",
 	ReasonReset:           "reset",
 	ReasonOpaque:          "opaque",
+	ReasonClientLimit:     "client-pinhole-limit",
+	ReasonTotalLimit:      "total-pinhole-limit",
+	ReasonTLSBlocked:      "tls-blocked",
+	ReasonCleared:         "tls-cleared",
 }
 
 func (r Reason) String() string {
@@ -86,6 +95,28 @@ func (r Reason) String() string {
 // MarshalText makes reasons print as their names in JSON.
 func (r Reason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
+// Violation is what happens to a session whose announcement is refused.
+type Violation uint8
+
+const (
+	// ViolationRefuse rewrites the refused line so that its receiver
+	// rejects it (a PORT/EPRT argument the server answers 501 to, a
+	// 227/229 turned into 425); the session goes on.
+	ViolationRefuse Violation = iota
+	// ViolationReset resets the session: the packet completing the
+	// refused line becomes a TCP RST to its receiver, held segments are
+	// dropped, and EffReset asks the caller to reject the flow's further
+	// packets with resets.
+	ViolationReset
+)
+
+func (v Violation) String() string {
+	if v == ViolationReset {
+		return "reset"
+	}
+	return "refuse"
+}
+
 // Policy is what the inspector enforces. The zero value is not useful;
 // start from DefaultPolicy.
 type Policy struct {
@@ -96,6 +127,13 @@ type Policy struct {
 	BounceCheck bool
 	// MaxPinholes is the most outstanding pinholes one session may hold.
 	MaxPinholes int
+	// MaxClientPinholes and MaxTotalPinholes bound the pinholes of one
+	// client address over all its sessions, and of all sessions. They are
+	// enforced by the Budget the Trackers share.
+	MaxClientPinholes int
+	MaxTotalPinholes  int
+	// Violation is what a refused announcement does to its session.
+	Violation Violation
 	// PinholeTimeout is how long an unused pinhole lives.
 	PinholeTimeout time.Duration
 	// MaxLine is the longest control line inspected; longer lines are
@@ -121,18 +159,20 @@ type Policy struct {
 // DefaultPolicy returns the defaults documented in the README.
 func DefaultPolicy() Policy {
 	return Policy{
-		MinDataPort:     1024,
-		BounceCheck:     true,
-		MaxPinholes:     4,
-		PinholeTimeout:  30 * time.Second,
-		MaxLine:         1024,
-		HoldTimeout:     250 * time.Millisecond,
-		MaxHeldSegments: 64,
-		MaxHeldBytes:    4096,
-		Midstream:       true,
-		MaxSessions:     65536,
-		SessionIdle:     2 * time.Hour,
-		ClosedLinger:    2 * time.Minute,
+		MinDataPort:       1024,
+		BounceCheck:       true,
+		MaxPinholes:       4,
+		MaxClientPinholes: 64,
+		MaxTotalPinholes:  4096,
+		PinholeTimeout:    30 * time.Second,
+		MaxLine:           1024,
+		HoldTimeout:       250 * time.Millisecond,
+		MaxHeldSegments:   64,
+		MaxHeldBytes:      4096,
+		Midstream:         true,
+		MaxSessions:       65536,
+		SessionIdle:       2 * time.Hour,
+		ClosedLinger:      2 * time.Minute,
 	}
 }
 
@@ -141,6 +181,12 @@ func (p Policy) Validate() error {
 	switch {
 	case p.MaxPinholes < 1 || p.MaxPinholes > maxPinholesCap:
 		return fmt.Errorf("policy: max pinholes %d out of range 1-%d", p.MaxPinholes, maxPinholesCap)
+	case p.MaxClientPinholes < 1 || p.MaxClientPinholes > maxBudget:
+		return fmt.Errorf("policy: max client pinholes %d out of range 1-%d", p.MaxClientPinholes, maxBudget)
+	case p.MaxTotalPinholes < 1 || p.MaxTotalPinholes > maxBudget:
+		return fmt.Errorf("policy: max total pinholes %d out of range 1-%d", p.MaxTotalPinholes, maxBudget)
+	case p.Violation > ViolationReset:
+		return fmt.Errorf("policy: violation %d is not refuse or reset", p.Violation)
 	case p.PinholeTimeout <= 0:
 		return fmt.Errorf("policy: pinhole timeout %v must be positive", p.PinholeTimeout)
 	case p.MaxLine < 64 || p.MaxLine > 65536:
@@ -158,6 +204,9 @@ func (p Policy) Validate() error {
 	}
 	return nil
 }
+
+// maxBudget bounds the client and total pinhole limits.
+const maxBudget = 1 << 20
 
 // maxPinholesCap is the size of a session's fixed pinhole array.
 const maxPinholesCap = 64

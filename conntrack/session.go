@@ -60,6 +60,17 @@ type Session struct {
 	pins  [maxPinholesCap]pin
 	npins int
 
+	tls TLSRule   // FTPS policy of the session's control port
+	rng rangeOpen // the passive-range pinhole while the channel is TLS
+
+	// resetting: a refusal under ViolationReset (or an AUTH the policy
+	// blocks but the server accepted) asked for a reset, which the
+	// Tracker carries out when the current packet's lines are done.
+	resetting   bool
+	resetDir    Dir
+	resetReason Reason
+	killed      bool // reset done: every further packet is dropped
+
 	lastSeen time.Time
 	endedAt  time.Time
 }
@@ -69,6 +80,13 @@ func (s *Session) ID() uint64 { return s.id }
 
 // Flow is the session's control connection.
 func (s *Session) Flow() Flow { return s.flow }
+
+// rangeOpen is an open passive-range pinhole.
+type rangeOpen struct {
+	id   uint64
+	r    PortRange
+	open bool
+}
 
 // lineCtx is one complete line handed up by the stream layer.
 type lineCtx struct {
@@ -141,6 +159,10 @@ func (s *Session) clientLine(c *lineCtx) {
 			// be refused too. Log here where the client broke the rule.
 			s.event(c, "ignore", ReasonEPSVAll, "PASV after EPSV ALL")
 		}
+	case cmdAUTH:
+		if s.tls.Mode == TLSBlock {
+			s.blockAUTH(c, arg)
+		}
 	case cmdTransfer:
 		// The transfer uses the newest announcement not yet used.
 		for i := s.npins - 1; i >= 0; i-- {
@@ -204,11 +226,16 @@ func (s *Session) clientAnnounce(c *lineCtx, kind cmdKind, arg []byte, ord uint6
 	s.open(c, p, ord, argOff, len(arg), ap, newArg)
 }
 
-// refuseClient refuses a PORT/EPRT: the argument is replaced by text the
-// server rejects (501), so the client gets an error and the session goes on.
+// refuseClient refuses a PORT/EPRT. Under ViolationRefuse the argument is
+// replaced by text the server rejects (501), so the client gets an error
+// and the session goes on; under ViolationReset the session is reset.
 func (s *Session) refuseClient(c *lineCtx, arg []byte, argOff int, r Reason, detail string) {
 	ev := s.event(c, "refuse", r, detail)
 	s.violation(c, r, detail)
+	if s.tr.pol.Violation == ViolationReset {
+		s.reset(c, r, detail)
+		return
+	}
 	if len(arg) == 0 {
 		return
 	}
@@ -219,7 +246,38 @@ func (s *Session) refuseClient(c *lineCtx, arg []byte, argOff int, r Reason, det
 }
 
 // refusedArg replaces a refused PORT/EPRT argument: servers answer 501.
+// It also replaces the argument of an AUTH the TLS policy blocks: servers
+// answer 504 (unknown security mechanism).
 const refusedArg = "refused-by-ftpalg"
+
+// blockAUTH refuses an AUTH command on a port whose TLS policy is block.
+func (s *Session) blockAUTH(c *lineCtx, arg []byte) {
+	const detail = "TLS is blocked on this control port"
+	ev := s.event(c, "refuse", ReasonTLSBlocked, detail)
+	s.violation(c, ReasonTLSBlocked, detail)
+	if len(arg) == 0 {
+		return // a bare AUTH is a syntax error (501) anyway
+	}
+	argOff := len(c.line) - len(arg) - trailingBlanks(c.line)
+	start := c.start.Add(argOff)
+	if s.edit(c, start, start.Add(len(arg)), []byte(refusedArg)) {
+		ev.Rewrite = splicedText(c.line, argOff, len(arg), []byte(refusedArg))
+	}
+}
+
+// reset asks the Tracker to reset the session once the current packet's
+// lines are processed (Tracker.resetSession). Replay (DryRun) only logs.
+func (s *Session) reset(c *lineCtx, r Reason, detail string) {
+	if s.resetting || s.killed {
+		return
+	}
+	s.event(c, "reset", r, detail)
+	s.effect(c.res, Effect{Kind: EffReset, Reason: r, Detail: detail})
+	if s.tr.dryRun {
+		return
+	}
+	s.resetting, s.resetDir, s.resetReason = true, c.dir, r
+}
 
 func trailingBlanks(line []byte) int {
 	n := 0
@@ -277,7 +335,21 @@ func (s *Session) check(dir Dir, ap netip.AddrPort) (Reason, string) {
 	if busy >= pol.MaxPinholes {
 		return ReasonTooMany, strconv.Itoa(busy) + " pinholes outstanding"
 	}
+	// The unused announcements this one supersedes give their share of
+	// the budget back when it opens.
+	if r := s.tr.budget.take(s.flow.Client.Addr(), s.npins-busy, pol); r != ReasonNone {
+		return r, s.limitDetail(r)
+	}
 	return ReasonNone, ""
+}
+
+// limitDetail says which budget limit refused a pinhole.
+func (s *Session) limitDetail(r Reason) string {
+	mine, total := s.tr.budget.Held(s.flow.Client.Addr())
+	if r == ReasonClientLimit {
+		return "client " + s.flow.Client.Addr().String() + " holds " + strconv.Itoa(mine) + " pinholes (limit " + strconv.Itoa(s.tr.pol.MaxClientPinholes) + ")"
+	}
+	return strconv.Itoa(total) + " pinholes held in total (limit " + strconv.Itoa(s.tr.pol.MaxTotalPinholes) + ")"
 }
 
 // open carries out an accepted announcement: it reserves a public port if
@@ -291,6 +363,7 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, spanOff, spanLen int, ann
 	if p.dnat {
 		port, ok := s.tr.ports.Reserve(p.announce.Addr(), p.announce.Port(), s.tr.pol.MinDataPort, id)
 		if !ok {
+			s.tr.budget.give(s.flow.Client.Addr())
 			s.event(c, "refuse", ReasonNoPublicPort, "no free port on "+p.announce.Addr().String())
 			s.violation(c, ReasonNoPublicPort, p.announce.Addr().String())
 			s.refuseAfterCheck(c, spanOff, spanLen)
@@ -308,6 +381,7 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, spanOff, spanLen int, ann
 			if p.dnat {
 				s.tr.ports.Release(p.mapping.Dst, id)
 			}
+			s.tr.budget.give(s.flow.Client.Addr())
 			return false
 		}
 		decision = "rewrite"
@@ -383,6 +457,7 @@ func (s *Session) closePin(res *Result, i int, r Reason) {
 	copy(s.pins[i:s.npins], s.pins[i+1:s.npins])
 	s.npins--
 	delete(s.tr.pinOwner, p.id)
+	s.tr.budget.give(s.flow.Client.Addr())
 	s.effect(res, Effect{Kind: EffClosePinhole, ID: p.id, Pinhole: p.ph, Mapping: p.m, HasMap: p.hasMap, Reason: r})
 }
 
@@ -390,6 +465,42 @@ func (s *Session) closeAll(res *Result, r Reason) {
 	for s.npins > 0 {
 		s.closePin(res, s.npins-1, r)
 	}
+	s.closeRange(res, r)
+}
+
+// openRange opens the passive-range pinhole of a TLS session
+// (TLSPassthroughRange): from the client to the server's passive ports,
+// translated from the published address when the server is behind DNAT.
+func (s *Session) openRange(c *lineCtx) {
+	if s.rng.open {
+		return
+	}
+	s.ensureTuples()
+	client := s.flow.Client.Addr()
+	r := PortRange{Src: client, Dst: s.tuples.Reply.Src.Addr(), Lo: s.tls.PassiveLo, Hi: s.tls.PassiveHi}
+	if pub := s.tuples.Orig.Dst.Addr(); pub != r.Dst {
+		r.Public = pub
+	}
+	if reason := s.tr.budget.take(client, 0, &s.tr.pol); reason != ReasonNone {
+		detail := s.limitDetail(reason)
+		s.event(c, "refuse", reason, "passive range: "+detail)
+		s.violation(c, reason, "passive range: "+detail)
+		return
+	}
+	s.tr.nextPin++
+	s.rng = rangeOpen{id: s.tr.nextPin, r: r, open: true}
+	s.effect(c.res, Effect{Kind: EffOpenRange, ID: s.rng.id, Range: r, Timeout: s.tr.pol.SessionIdle})
+	s.event(c, "range-open", ReasonNone, r.String())
+}
+
+// closeRange closes the passive-range pinhole if it is open.
+func (s *Session) closeRange(res *Result, r Reason) {
+	if !s.rng.open {
+		return
+	}
+	s.rng.open = false
+	s.tr.budget.give(s.flow.Client.Addr())
+	s.effect(res, Effect{Kind: EffCloseRange, ID: s.rng.id, Range: s.rng.r, Reason: r})
 }
 
 // ---- server lines ----
@@ -543,11 +654,22 @@ func (s *Session) finalReply(c *lineCtx, code int, text []byte, announced bool) 
 		}
 	case cmdAUTH:
 		if code == 234 {
+			if s.tls.Mode == TLSBlock {
+				// The AUTH could not be rewritten (it began in a segment
+				// already forwarded) and the server accepted it.
+				s.event(c, "refuse", ReasonTLSBlocked, "server accepted an AUTH the policy blocks")
+				s.violation(c, ReasonTLSBlocked, "server accepted AUTH")
+				s.reset(c, ReasonTLSBlocked, "server accepted an AUTH the policy blocks")
+				return
+			}
 			s.opaque = true
 			s.closeAll(c.res, ReasonOpaque)
 			s.effect(c.res, Effect{Kind: EffOpaque})
 			s.event(c, "opaque", ReasonNone, "AUTH accepted: control channel is TLS")
 			s.tr.goOpaque(s, c)
+			if s.tls.Mode == TLSPassthroughRange {
+				s.openRange(c)
+			}
 		}
 	case cmdREIN:
 		if code == 220 {
@@ -633,12 +755,17 @@ func (s *Session) serverAnnounce(c *lineCtx, code int, text []byte, cmd *pending
 	s.open(c, p, cmd.ord, textOff+start, end-start, ap, format)
 }
 
-// refuseReply refuses a server announcement. A single-line reply is
-// rewritten to "425" so that the client fails at once instead of waiting
-// for a connection the firewall blocks.
+// refuseReply refuses a server announcement. Under ViolationRefuse a
+// single-line reply is rewritten to "425" so that the client fails at once
+// instead of waiting for a connection the firewall blocks; under
+// ViolationReset the session is reset.
 func (s *Session) refuseReply(c *lineCtx, r Reason, detail string) {
 	ev := s.event(c, "refuse", r, detail)
 	s.violation(c, r, detail)
+	if s.tr.pol.Violation == ViolationReset {
+		s.reset(c, r, detail)
+		return
+	}
 	if s.refuseReplyEdit(c) {
 		ev.Rewrite = "425 " + refusedReplyText(c.line)
 	}

@@ -405,6 +405,7 @@ func (s *Session) cleared(c *lineCtx, h *half) {
 	}
 	s.opaque = false
 	s.pLen, s.overrun, s.multi = 0, 0, 0
+	s.closeRange(c.res, ReasonCleared)
 	s.effect(c.res, Effect{Kind: EffClear})
 	c.line = nil
 	s.event(c, "clear", ReasonNone, "TLS ended (CCC): parsing resumes")

@@ -31,6 +31,61 @@ type Config struct {
 	// FirstSession numbers this Tracker's sessions and pinholes from
 	// here, so that several Trackers (one per queue) keep their IDs apart.
 	FirstSession uint64
+	// Budget enforces the client and total pinhole limits; Trackers of
+	// one table share it. nil gives the Tracker its own.
+	Budget *Budget
+	// TLS is the FTPS policy per control port; ports not listed allow
+	// AUTH and treat the channel as opaque (TLSAllow).
+	TLS map[uint16]TLSRule
+}
+
+// TLSMode is what a control port does when a client starts TLS (AUTH,
+// RFC 4217), which hides the announcements from the inspector.
+type TLSMode uint8
+
+const (
+	// TLSAllow lets AUTH through; the channel is opaque and no pinhole
+	// opens while it is (the admin's ruleset must admit data connections).
+	TLSAllow TLSMode = iota
+	// TLSBlock refuses AUTH: its argument is rewritten so the server
+	// answers 504, and clients fall back to plain FTP or fail. A server
+	// that still accepts AUTH gets its session reset.
+	TLSBlock
+	// TLSPassthroughRange lets AUTH through and, while the channel is
+	// TLS, admits connections from that client to that server on the
+	// server's configured passive ports.
+	TLSPassthroughRange
+)
+
+var tlsModeNames = [...]string{TLSAllow: "allow", TLSBlock: "block", TLSPassthroughRange: "passthrough-range"}
+
+func (m TLSMode) String() string {
+	if int(m) < len(tlsModeNames) {
+		return tlsModeNames[m]
+	}
+	return fmt.Sprintf("tls-mode(%d)", uint8(m))
+}
+
+// TLSRule is the FTPS policy of one control port.
+type TLSRule struct {
+	Mode TLSMode
+	// PassiveLo..PassiveHi is the server's passive port range
+	// (TLSPassthroughRange only).
+	PassiveLo, PassiveHi uint16
+}
+
+// Validate reports what is wrong with r.
+func (r TLSRule) Validate() error {
+	switch r.Mode {
+	case TLSAllow, TLSBlock:
+		return nil
+	case TLSPassthroughRange:
+		if r.PassiveLo == 0 || r.PassiveHi < r.PassiveLo {
+			return fmt.Errorf("passive ports %d-%d: want 1 <= low <= high", r.PassiveLo, r.PassiveHi)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown TLS mode %d", uint8(r.Mode))
 }
 
 // Tracker follows every control session seen on one queue. It is not safe
@@ -41,6 +96,8 @@ type Tracker struct {
 	nat      NATLookup
 	dryRun   bool
 	ports    *PortRegistry
+	budget   *Budget
+	tls      map[uint16]TLSRule
 	sessions map[Flow]*Session
 	nextID   uint64
 	nextPin  uint64
@@ -86,12 +143,25 @@ func NewTracker(cfg Config) (*Tracker, error) {
 	if ports == nil {
 		ports = NewPortRegistry()
 	}
+	budget := cfg.Budget
+	if budget == nil {
+		budget = NewBudget()
+	}
+	tls := make(map[uint16]TLSRule, len(cfg.TLS))
+	for port, r := range cfg.TLS {
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("conntrack: TLS policy of control port %d: %w", port, err)
+		}
+		tls[port] = r
+	}
 	return &Tracker{
 		pol:      cfg.Policy,
 		ctl:      append([]uint16(nil), ctl...),
 		nat:      cfg.NAT,
 		dryRun:   cfg.DryRun,
 		ports:    ports,
+		budget:   budget,
+		tls:      tls,
 		sessions: make(map[Flow]*Session),
 		nextID:   cfg.FirstSession,
 		nextPin:  cfg.FirstSession,
@@ -159,6 +229,15 @@ func (t *Tracker) Process(pkt []byte, token uint64, now time.Time, res *Result) 
 			}
 		}
 	}
+	if s != nil && s.killed {
+		// Reset by ftpalg: nothing of it passes any more (the caller's
+		// reject rule answers the peers with resets). A new SYN on the
+		// same ports started a new session above.
+		res.Session = s.id
+		res.Verdict = Drop
+		t.Stats.Dropped++
+		return
+	}
 	if s == nil {
 		// Pick up a session mid-stream only from a segment with data.
 		if !t.pol.Midstream || len(p.Payload) == 0 || p.Flags&(rewrite.FlagSYN|rewrite.FlagRST|rewrite.FlagFIN) != 0 {
@@ -182,7 +261,8 @@ func (t *Tracker) create(flow Flow, now time.Time, res *Result, midstream bool) 
 		return nil
 	}
 	t.nextID++
-	s := &Session{id: t.nextID, flow: flow, tr: t, tuples: IdentityTuples(flow), midstream: midstream, greeted: midstream, lastSeen: now}
+	s := &Session{id: t.nextID, flow: flow, tr: t, tuples: IdentityTuples(flow), midstream: midstream, greeted: midstream, lastSeen: now,
+		tls: t.tls[flow.Server.Port()]}
 	for d := range s.half {
 		s.half[d].line = make([]byte, 0, 128)
 	}
@@ -282,7 +362,11 @@ func (t *Tracker) segment(s *Session, dir Dir, token uint64, now time.Time, res 
 			heldNow = true
 			t.drainOOO(s, dir, now, res)
 		}
-		hold = !h.opaque && !h.discard && len(h.line) > 0 && mayAnnounce(dir, h.line) && t.holdable(h, n, now)
+		hold = !h.opaque && !h.discard && len(h.line) > 0 && s.mayEdit(dir, h.line) && t.holdable(h, n, now)
+	}
+	if s.resetting {
+		t.resetSession(s, token, true, now, res)
+		return
 	}
 	if p.Flags&rewrite.FlagFIN != 0 && end == h.next && !h.fin {
 		h.fin = true
@@ -398,6 +482,10 @@ func (t *Tracker) Tick(now time.Time, res *Result) {
 				t.gap(s, Dir(d), h.ooo[0].seq, now, res)
 			}
 			t.drainOOO(s, Dir(d), now, res)
+			if s.resetting {
+				t.resetSession(s, 0, false, now, res)
+				break
+			}
 			t.releaseHeld(s, Dir(d), res, true)
 		}
 	}
@@ -418,6 +506,79 @@ func (t *Tracker) Tick(now time.Time, res *Result) {
 		}
 	}
 	t.nextExpiry = next
+}
+
+// resetSession carries out a reset the session asked for (Session.reset):
+// one packet of the refused line's direction becomes a TCP RST to its
+// receiver, every other packet the session holds is dropped, and the
+// session ends; its later packets are dropped (Process). With cur, the
+// current packet (token) is the carrier and gets its verdict in res;
+// otherwise the lowest held packet of that direction is, in res.Released.
+func (t *Tracker) resetSession(s *Session, token uint64, cur bool, now time.Time, res *Result) {
+	h := &s.half[s.resetDir]
+	o := &s.half[1-s.resetDir]
+	seq := h.adj.MapEnd(h.released)
+	var carrier *rewrite.Packet
+	var carrierToken uint64
+	if cur {
+		carrier = &t.pkt
+	} else {
+		// held and ooo are each sorted by sequence number.
+		var first *heldPkt
+		for _, l := range [][]heldPkt{h.held, h.ooo} {
+			if len(l) > 0 && (first == nil || l[0].seq.LessThan(first.seq)) {
+				first = &l[0]
+			}
+		}
+		var q rewrite.Packet
+		if first != nil && rewrite.Decode(first.b, &q) == nil {
+			carrier, carrierToken = &q, first.token
+		}
+	}
+	var rst []byte
+	if carrier != nil {
+		ack := carrier.Ack
+		if carrier.Flags&rewrite.FlagACK != 0 {
+			ack = o.adj.Unmap(carrier.Ack)
+		}
+		buf := t.out[:0]
+		if !cur {
+			buf = make([]byte, 0, 60)
+		}
+		rst = rewrite.Reset(buf, carrier, seq, ack, carrier.Flags&rewrite.FlagACK != 0)
+	}
+	if cur {
+		res.Verdict = Drop
+		if rst != nil {
+			res.Verdict = AcceptModified
+			res.Packet = rst
+			t.Stats.Modified++
+		} else {
+			t.Stats.Dropped++
+		}
+	}
+	for d := range s.half {
+		hd := &s.half[d]
+		for _, l := range [][]heldPkt{hd.held, hd.ooo} {
+			for _, hp := range l {
+				switch {
+				case cur && hp.token == token:
+					// The current packet, held a moment ago: its verdict is in res.
+				case !cur && hp.token == carrierToken && rst != nil:
+					res.Released = append(res.Released, Release{Token: hp.token, Session: s.id, Verdict: AcceptModified, Packet: rst})
+					t.Stats.Modified++
+				default:
+					res.Released = append(res.Released, Release{Token: hp.token, Session: s.id, Verdict: Drop})
+					t.Stats.Dropped++
+				}
+			}
+		}
+		hd.held, hd.ooo, hd.heldBytes = hd.held[:0], nil, 0
+	}
+	delete(t.holding, s)
+	s.resetting = false
+	s.killed = true
+	t.end(s, now, res, ReasonReset)
 }
 
 // PinholeUsed tells the Tracker that the kernel consumed pinhole id (its

@@ -21,10 +21,16 @@
 //	               flags dynamic,timeout: src . dst . dst port of a pinhole
 //	map dnat4/6    src . public dst . port : private dst . port
 //	map snat4/6    src . private dst . port : new source address
+//	set range4/6   src . dst . port range, flags interval,timeout: the
+//	               passive range of a TLS session (tls: passthrough-range)
+//	map rdnat4/6   src . public dst . port range : private dst address
+//	set reset4/6   saddr . daddr . sport . dport, flags timeout: both
+//	               directions of a control connection ftpalg reset
 //
 // For each hook H of Spec.Hooks (forward, input, output), two base chains:
 //
-//	divert-H   filter, priority -10: TCP to or from a control port goes to
+//	divert-H   filter, priority -10: a packet of a flow in reset4/reset6
+//	           is rejected with a TCP reset; then TCP to or from a control port goes to
 //	           NFQUEUE (Spec.QueueNum, or a range of Spec.QueueCount queues
 //	           spread by flow, both directions on one queue; BYPASS if
 //	           Spec.FailOpen). Native nft "queue" where the kernel has it,
@@ -35,11 +41,15 @@
 //	           pinhole is one-shot) and gets Spec.Mark OR-ed into its ct
 //	           mark. The admin's own ruleset admits it, and its
 //	           retransmitted SYNs, with "ct mark & MARK == MARK accept".
+//	           A new connection matching range4/range6 gets the mark too,
+//	           without consuming the element (a TLS session's passive
+//	           range admits all its data connections while it lasts).
 //
 // and the NAT chains:
 //
 //	nat-pre      nat prerouting, priority -110 (before the usual -100):
-//	             dnat to the dnat4/dnat6 entry of src . dst . dport
+//	             dnat to the dnat4/dnat6 entry of src . dst . dport, or
+//	             to the rdnat4/rdnat6 address (port unchanged)
 //	nat-post     nat postrouting, priority 90 (before the usual 100): snat
 //	             to the snat4/snat6 entry of src . dst . dport, dst being
 //	             the address after DNAT
@@ -52,7 +62,8 @@
 // not found") and warns that the table is managed by iptables-nft; the
 // kernel runs the rule all the same.
 //
-// A Pin is one pinhole plus, if HasMap, its mapping; Table.Apply sends a
+// A Pin is, by Kind, one pinhole plus, if HasMap, its mapping; a passive
+// range; or a reset flow. Table.Apply sends a
 // Change (pins to add and to remove) as one netlink batch. It keeps
 // track of which pin holds which element, so removing one of two pins
 // with the same key leaves the element to the other. Element removal uses

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"sort"
 	"sync"
@@ -160,7 +161,7 @@ func (t *Table) Apply(ch Change) error {
 		if _, ok := t.live[p.ID]; ok {
 			continue
 		}
-		if !p.Pinhole.Src.IsValid() && !p.Pinhole.Dst.IsValid() {
+		if !p.described() {
 			continue // by ID only, and not (any more) ours: nothing to destroy
 		}
 		els, err := pinElems(p, false)
@@ -466,11 +467,41 @@ func (t *Table) Elements() (Elements, error) {
 }
 
 func (out *Elements) add(set string, se nftables.SetElement) error {
+	life := Life{Timeout: se.Timeout, Remaining: se.Expires}
+	switch set {
+	case setReset4, setReset6:
+		n := (len(se.Key) - 8) / 2
+		if len(se.Key) != 16 && len(se.Key) != 40 {
+			return fmt.Errorf("reset key of %d bytes, want 16 or 40", len(se.Key))
+		}
+		a, _ := netip.AddrFromSlice(se.Key[:n])
+		b, _ := netip.AddrFromSlice(se.Key[n : 2*n])
+		ap := uint16(se.Key[2*n])<<8 | uint16(se.Key[2*n+1])
+		bp := uint16(se.Key[2*n+4])<<8 | uint16(se.Key[2*n+5])
+		out.Resets = append(out.Resets, ResetElem{Src: netip.AddrPortFrom(a, ap), Dst: netip.AddrPortFrom(b, bp), Life: life})
+		return nil
+	case setRange4, setRange6, mapRDNAT4, mapRDNAT6:
+		src, lo, err := decodeKey(se.Key)
+		if err != nil {
+			return err
+		}
+		_, hi, err := decodeKey(se.KeyEnd)
+		if err != nil {
+			return fmt.Errorf("range end: %w", err)
+		}
+		re := RangeElem{Src: src, Dst: lo.Addr(), Lo: lo.Port(), Hi: hi.Port(), Life: life}
+		if set == mapRDNAT4 || set == mapRDNAT6 {
+			if re.ToDst, err = decodeAddr(se.Val); err != nil {
+				return err
+			}
+		}
+		out.Ranges = append(out.Ranges, re)
+		return nil
+	}
 	src, dst, err := decodeKey(se.Key)
 	if err != nil {
 		return err
 	}
-	life := Life{Timeout: se.Timeout, Remaining: se.Expires}
 	switch set {
 	case setPin4, setPin6:
 		out.Pinholes = append(out.Pinholes, PinElem{Pinhole: conntrack.Pinhole{Src: src, Dst: dst}, Life: life})

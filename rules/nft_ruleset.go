@@ -42,6 +42,8 @@ const (
 	reg3    = 3
 	reg32_1 = 9  // NFT_REG32_01
 	reg32_2 = 10 // NFT_REG32_02
+	reg32_3 = 11 // NFT_REG32_03
+	reg32_9 = 17 // NFT_REG32_09, right after NFT_REG_3 (16-19 as 32-bit slots: 16 only here)
 )
 
 // dynsetOpDelete is NFT_DYNSET_OP_DELETE, which x/sys/unix does not name.
@@ -61,28 +63,38 @@ type family struct {
 	saddrOff uint32
 	daddrOff uint32
 	keyRegs  [3]uint32 // registers of saddr, daddr, dport in a concatenated key
+	flowRegs [4]uint32 // registers of saddr, daddr, sport, dport in a flow key
 	portReg  uint32    // register of the port when "addr . port" map data is looked up into reg1
 	addrType nftables.SetDatatype
 	pin      string
 	dnat     string
 	snat     string
+	rng      string
+	rdnat    string
+	reset    string
 }
 
 var families = [2]family{
 	{
 		nfproto: unix.NFPROTO_IPV4, addrLen: 4, saddrOff: 12, daddrOff: 16,
-		keyRegs: [3]uint32{reg1, reg32_1, reg32_2}, portReg: reg32_1,
+		keyRegs: [3]uint32{reg1, reg32_1, reg32_2}, flowRegs: [4]uint32{reg1, reg32_1, reg32_2, reg32_3}, portReg: reg32_1,
 		addrType: nftables.TypeIPAddr, pin: setPin4, dnat: mapDNAT4, snat: mapSNAT4,
+		rng: setRange4, rdnat: mapRDNAT4, reset: setReset4,
 	},
 	{
 		nfproto: unix.NFPROTO_IPV6, addrLen: 16, saddrOff: 8, daddrOff: 24,
-		keyRegs: [3]uint32{reg1, reg2, reg3}, portReg: reg2,
+		keyRegs: [3]uint32{reg1, reg2, reg3}, flowRegs: [4]uint32{reg1, reg2, reg3, reg32_9}, portReg: reg2,
 		addrType: nftables.TypeIP6Addr, pin: setPin6, dnat: mapDNAT6, snat: mapSNAT6,
+		rng: setRange6, rdnat: mapRDNAT6, reset: setReset6,
 	},
 }
 
 func (f family) keyType() nftables.SetDatatype {
 	return nftables.MustConcatSetType(f.addrType, f.addrType, nftables.TypeInetService)
+}
+
+func (f family) flowType() nftables.SetDatatype {
+	return nftables.MustConcatSetType(f.addrType, f.addrType, nftables.TypeInetService, nftables.TypeInetService)
 }
 
 // sets returns fresh descriptors of all our sets and maps. The library
@@ -100,12 +112,19 @@ func sets(tb *nftables.Table) map[string]*nftables.Set {
 			DataType: nftables.MustConcatSetType(f.addrType, nftables.TypeInetService)}
 		m[f.snat] = &nftables.Set{Table: tb, Name: f.snat, HasTimeout: true, IsMap: true,
 			KeyType: f.keyType(), KeyByteOrder: binaryutil.BigEndian, DataType: f.addrType}
+		m[f.rng] = &nftables.Set{Table: tb, Name: f.rng, HasTimeout: true, Interval: true, Concatenation: true,
+			KeyType: f.keyType(), KeyByteOrder: binaryutil.BigEndian}
+		m[f.rdnat] = &nftables.Set{Table: tb, Name: f.rdnat, HasTimeout: true, IsMap: true, Interval: true, Concatenation: true,
+			KeyType: f.keyType(), KeyByteOrder: binaryutil.BigEndian, DataType: f.addrType}
+		m[f.reset] = &nftables.Set{Table: tb, Name: f.reset, HasTimeout: true,
+			KeyType: f.flowType(), KeyByteOrder: binaryutil.BigEndian}
 	}
 	return m
 }
 
 // setOrder is the order in which sets are created and listed.
-var setOrder = []string{setCtlPorts, setPin4, setPin6, mapDNAT4, mapDNAT6, mapSNAT4, mapSNAT6}
+var setOrder = []string{setCtlPorts, setPin4, setPin6, mapDNAT4, mapDNAT6, mapSNAT4, mapSNAT6,
+	setRange4, setRange6, mapRDNAT4, mapRDNAT6, setReset4, setReset6}
 
 // chainDef is one base chain and its static rules.
 type chainDef struct {
@@ -131,19 +150,31 @@ func chainDefs(s Spec, d Divert, st map[string]*nftables.Set) []chainDef {
 		hasOutput = hasOutput || h == HookOutput
 		out = append(out, chainDef{
 			name: "divert-" + h, typ: nftables.ChainTypeFilter, hook: hookNums[h], prio: prioDivert,
-			rules: [][]expr.Any{divertRule(s, d, st[setCtlPorts], 2), divertRule(s, d, st[setCtlPorts], 0)},
+			rules: [][]expr.Any{
+				resetRule(families[0], st[setReset4]), resetRule(families[1], st[setReset6]),
+				divertRule(s, d, st[setCtlPorts], 2), divertRule(s, d, st[setCtlPorts], 0),
+			},
 		})
 		out = append(out, chainDef{
 			name: "pinhole-" + h, typ: nftables.ChainTypeFilter, hook: hookNums[h], prio: prioPinhole,
-			rules: [][]expr.Any{pinholeRule(families[0], s.Mark, st[setPin4]), pinholeRule(families[1], s.Mark, st[setPin6])},
+			rules: [][]expr.Any{
+				pinholeRule(families[0], s.Mark, st[setPin4]), pinholeRule(families[1], s.Mark, st[setPin6]),
+				rangeRule(families[0], s.Mark, st[setRange4]), rangeRule(families[1], s.Mark, st[setRange6]),
+			},
 		})
 	}
-	dnat := [][]expr.Any{natRule(families[0], expr.NATTypeDestNAT, st[mapDNAT4]), natRule(families[1], expr.NATTypeDestNAT, st[mapDNAT6])}
+	dnat := [][]expr.Any{
+		natRule(families[0], expr.NATTypeDestNAT, st[mapDNAT4]), natRule(families[1], expr.NATTypeDestNAT, st[mapDNAT6]),
+		rangeNATRule(families[0], st[mapRDNAT4]), rangeNATRule(families[1], st[mapRDNAT6]),
+	}
 	out = append(out, chainDef{name: chainDNAT, typ: nftables.ChainTypeNAT, hook: nftables.ChainHookPrerouting, prio: prioDNAT, rules: dnat})
 	out = append(out, chainDef{name: chainSNAT, typ: nftables.ChainTypeNAT, hook: nftables.ChainHookPostrouting, prio: prioSNAT,
 		rules: [][]expr.Any{natRule(families[0], expr.NATTypeSourceNAT, st[mapSNAT4]), natRule(families[1], expr.NATTypeSourceNAT, st[mapSNAT6])}})
 	if hasOutput {
-		dnat := [][]expr.Any{natRule(families[0], expr.NATTypeDestNAT, st[mapDNAT4]), natRule(families[1], expr.NATTypeDestNAT, st[mapDNAT6])}
+		dnat := [][]expr.Any{
+			natRule(families[0], expr.NATTypeDestNAT, st[mapDNAT4]), natRule(families[1], expr.NATTypeDestNAT, st[mapDNAT6]),
+			rangeNATRule(families[0], st[mapRDNAT4]), rangeNATRule(families[1], st[mapRDNAT6]),
+		}
 		out = append(out, chainDef{name: chainDNATOut, typ: nftables.ChainTypeNAT, hook: nftables.ChainHookOutput, prio: prioDNAT, rules: dnat})
 	}
 	return out
@@ -185,7 +216,7 @@ func queueBuild(c *nftables.Conn, s Spec, d Divert, els []elem) error {
 func queueAdd(c *nftables.Conn, st map[string]*nftables.Set, els []elem) error {
 	bySet := map[string][]nftables.SetElement{}
 	for _, e := range els {
-		bySet[e.set] = append(bySet[e.set], nftables.SetElement{Key: e.key, Val: e.val, Timeout: e.timeout})
+		bySet[e.set] = append(bySet[e.set], nftables.SetElement{Key: e.key, KeyEnd: e.keyEnd, Val: e.val, Timeout: e.timeout})
 	}
 	for _, name := range setOrder {
 		if len(bySet[name]) == 0 {
@@ -202,7 +233,7 @@ func queueAdd(c *nftables.Conn, st map[string]*nftables.Set, els []elem) error {
 func queueDestroy(c *nftables.Conn, st map[string]*nftables.Set, els []elem) error {
 	bySet := map[string][]nftables.SetElement{}
 	for _, e := range els {
-		bySet[e.set] = append(bySet[e.set], nftables.SetElement{Key: e.key})
+		bySet[e.set] = append(bySet[e.set], nftables.SetElement{Key: e.key, KeyEnd: e.keyEnd})
 	}
 	for _, name := range setOrder {
 		if len(bySet[name]) == 0 {
@@ -304,6 +335,66 @@ func pinholeRule(f family, mark uint32, pin *nftables.Set) []expr.Any {
 		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
 			Mask: binaryutil.NativeEndian.PutUint32(^mark), Xor: binaryutil.NativeEndian.PutUint32(mark)},
 		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1, SourceRegister: true},
+	)
+}
+
+// newTCP is "ct state new" followed by "meta nfproto F meta l4proto tcp".
+func newTCP(f family) []expr.Any {
+	r := []expr.Any{
+		&expr.Ct{Key: expr.CtKeySTATE, Register: reg1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(0)},
+	}
+	r = append(r, nfproto(f)...)
+	return append(r, tcp()...)
+}
+
+// setMark is "ct mark set ct mark | mark".
+func setMark(mark uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1},
+		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(^mark), Xor: binaryutil.NativeEndian.PutUint32(mark)},
+		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1, SourceRegister: true},
+	}
+}
+
+// rangeRule is "ct state new meta nfproto F meta l4proto tcp saddr .
+// daddr . tcp dport @rangeF counter ct mark set ct mark | mark": unlike
+// a pinhole, the element stays, for every data connection of the TLS
+// session.
+func rangeRule(f family, mark uint32, rng *nftables.Set) []expr.Any {
+	r := append(newTCP(f), loadKey(f)...)
+	r = append(r, &expr.Lookup{SourceRegister: reg1, SetName: rng.Name, SetID: rng.ID}, &expr.Counter{})
+	return append(r, setMark(mark)...)
+}
+
+// rangeNATRule is "meta nfproto F meta l4proto tcp dnat F to saddr .
+// daddr . tcp dport map @rdnatF": the address alone, the port stays.
+func rangeNATRule(f family, m *nftables.Set) []expr.Any {
+	r := append(nfproto(f), tcp()...)
+	r = append(r, loadKey(f)...)
+	return append(r,
+		&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: m.Name, SetID: m.ID},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: uint32(f.nfproto), RegAddrMin: reg1},
+	)
+}
+
+// resetRule is "meta nfproto F meta l4proto tcp saddr . daddr . tcp
+// sport . tcp dport @resetF counter reject with tcp reset": packets of a
+// control connection ftpalg reset, both ways, are answered with resets
+// before they reach the queue.
+func resetRule(f family, reset *nftables.Set) []expr.Any {
+	r := append(nfproto(f), tcp()...)
+	return append(r,
+		&expr.Payload{DestRegister: f.flowRegs[0], Base: expr.PayloadBaseNetworkHeader, Offset: f.saddrOff, Len: f.addrLen},
+		&expr.Payload{DestRegister: f.flowRegs[1], Base: expr.PayloadBaseNetworkHeader, Offset: f.daddrOff, Len: f.addrLen},
+		&expr.Payload{DestRegister: f.flowRegs[2], Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+		&expr.Payload{DestRegister: f.flowRegs[3], Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: reg1, SetName: reset.Name, SetID: reset.ID},
+		&expr.Counter{},
+		&expr.Reject{Type: unix.NFT_REJECT_TCP_RST},
 	)
 }
 

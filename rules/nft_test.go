@@ -100,7 +100,14 @@ func TestOpenBuildsTable(t *testing.T) {
 			"\t\tct state new ip6 saddr . ip6 daddr . tcp dport @pin6 delete @pin6 { ip6 saddr . ip6 daddr . tcp dport } counter packets 0 bytes 0 ct mark set ct mark | 0x00000100\n",
 		"chain pinhole-input {\n\t\ttype filter hook input priority filter - 5; policy accept;",
 		"chain pinhole-output {\n\t\ttype filter hook output priority filter - 5; policy accept;",
-		"chain divert-forward {\n\t\ttype filter hook forward priority filter - 10; policy accept;\n\t\ttcp dport @ctlports counter",
+		"chain divert-forward {\n\t\ttype filter hook forward priority filter - 10; policy accept;\n" +
+			"\t\tip saddr . ip daddr . tcp sport . tcp dport @reset4 counter packets 0 bytes 0 reject with tcp reset\n" +
+			"\t\tip6 saddr . ip6 daddr . tcp sport . tcp dport @reset6 counter packets 0 bytes 0 reject with tcp reset\n" +
+			"\t\ttcp dport @ctlports counter",
+		"\t\tct state new ip saddr . ip daddr . tcp dport @range4 counter packets 0 bytes 0 ct mark set ct mark | 0x00000100\n",
+		"\t\tct state new ip6 saddr . ip6 daddr . tcp dport @range6 counter packets 0 bytes 0 ct mark set ct mark | 0x00000100\n",
+		"\t\tdnat ip to ip saddr . ip daddr . tcp dport map @rdnat4\n",
+		"\t\tdnat ip6 to ip6 saddr . ip6 daddr . tcp dport map @rdnat6\n",
 		"chain divert-input {\n\t\ttype filter hook input priority filter - 10; policy accept;",
 		"chain divert-output {\n\t\ttype filter hook output priority filter - 10; policy accept;",
 		"chain nat-pre {\n\t\ttype nat hook prerouting priority dstnat - 10; policy accept;\n" +
@@ -125,11 +132,11 @@ func TestOpenBuildsTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rules) != 2 {
-		t.Fatalf("divert-input has %d rules, want 2", len(rules))
+	if len(rules) != 4 {
+		t.Fatalf("divert-input has %d rules, want 4 (reset4, reset6, dport, sport)", len(rules))
 	}
 	for i, off := range []uint32{2, 0} {
-		ex := rules[i].Exprs
+		ex := rules[2+i].Exprs
 		if p, ok := ex[2].(*expr.Payload); !ok || p.Offset != off || p.Base != expr.PayloadBaseTransportHeader {
 			t.Errorf("rule %d: expression 2 is %#v, want a load of the TCP port at offset %d", i, ex[2], off)
 		}

@@ -129,15 +129,48 @@ func validName(n string) error {
 	return nil
 }
 
-// Pin is one pinhole and, if HasMap, its NAT mapping.
+// PinKind is what a Pin stands for.
+type PinKind uint8
+
+const (
+	// KindPinhole: a one-shot pinhole (Pinhole) and, if HasMap, its NAT
+	// mapping (sets pin4/pin6, maps dnat4/6 and snat4/6).
+	KindPinhole PinKind = iota
+	// KindRange: a passive-range pinhole (Range) for a TLS session, which
+	// admits every connection it matches while it lasts (sets
+	// range4/range6) and, with Range.Public, translates them (maps
+	// rdnat4/rdnat6).
+	KindRange
+	// KindReset: a control connection ftpalg reset (Flow): its packets,
+	// both ways, are rejected with TCP resets (sets reset4/reset6).
+	KindReset
+)
+
+// Pin is one element group of the table, by Kind: a pinhole and, if
+// HasMap, its NAT mapping; a passive-range pinhole; or a reset flow.
 type Pin struct {
 	ID      uint64
+	Kind    PinKind
 	Pinhole conntrack.Pinhole
 	Mapping conntrack.Mapping
 	HasMap  bool
+	Range   conntrack.PortRange // KindRange
+	Flow    conntrack.Flow      // KindReset: the connection as the filter hooks see it
 	// Timeout is the element timeout in the kernel: at least 1s, sent in
 	// whole milliseconds (rounded up).
 	Timeout time.Duration
+}
+
+// described reports whether p says which elements it stands for (a Pin
+// with only an ID does not).
+func (p Pin) described() bool {
+	switch p.Kind {
+	case KindRange:
+		return p.Range.Src.IsValid()
+	case KindReset:
+		return p.Flow.Client.IsValid()
+	}
+	return p.Pinhole.Src.IsValid() || p.Pinhole.Dst.IsValid()
 }
 
 // Change is everything one decision changes. Table.Apply sends it as one
@@ -164,18 +197,25 @@ const (
 	mapDNAT6    = "dnat6"
 	mapSNAT4    = "snat4"
 	mapSNAT6    = "snat6"
+	setRange4   = "range4"
+	setRange6   = "range6"
+	mapRDNAT4   = "rdnat4"
+	mapRDNAT6   = "rdnat6"
+	setReset4   = "reset4"
+	setReset6   = "reset6"
 )
 
 // elem is one element of one of our sets or maps, in kernel byte layout.
 type elem struct {
 	set     string
 	key     []byte
+	keyEnd  []byte        // interval sets: the last key of the range
 	val     []byte        // nil for a set element
 	timeout time.Duration // kernelTimeout(Pin.Timeout)
 }
 
 // ref identifies an element's key across pins.
-func (e elem) ref() string { return e.set + "\x00" + string(e.key) }
+func (e elem) ref() string { return e.set + "\x00" + string(e.key) + "\x00" + string(e.keyEnd) }
 
 // pinElems validates p and returns the elements it stands for: the
 // pinhole, and with HasMap the DNAT element (if the destination changes)
@@ -185,6 +225,15 @@ func (e elem) ref() string { return e.set + "\x00" + string(e.key) }
 func pinElems(p Pin, withTimeout bool) ([]elem, error) {
 	if withTimeout && p.Timeout < MinTimeout {
 		return nil, fmt.Errorf("pin %d: timeout %v is below the minimum of %v", p.ID, p.Timeout, MinTimeout)
+	}
+	switch p.Kind {
+	case KindPinhole:
+	case KindRange:
+		return rangeElems(p)
+	case KindReset:
+		return resetElems(p)
+	default:
+		return nil, fmt.Errorf("pin %d: unknown kind %d", p.ID, p.Kind)
 	}
 	src, dst, err := addrPair(p.Pinhole.Src, p.Pinhole.Dst)
 	if err != nil {
@@ -219,6 +268,54 @@ func pinElems(p Pin, withTimeout bool) ([]elem, error) {
 		out = append(out, elem{set: pick(v4, mapSNAT4, mapSNAT6), key: concatKey(msrc, todst), val: tosrc.AsSlice(), timeout: to})
 	}
 	return out, nil
+}
+
+// rangeElems: the range4/range6 interval element "src . dst . lo-hi" and,
+// with Range.Public, the rdnat4/rdnat6 element "src . public . lo-hi" ->
+// dst.
+func rangeElems(p Pin) ([]elem, error) {
+	r := p.Range
+	if r.Lo == 0 || r.Hi < r.Lo {
+		return nil, fmt.Errorf("pin %d: range %v: ports must be 1 <= low <= high", p.ID, r)
+	}
+	src, lo, err := addrPair(r.Src, netip.AddrPortFrom(r.Dst, r.Lo))
+	if err != nil {
+		return nil, fmt.Errorf("pin %d: range %v: %w", p.ID, r, err)
+	}
+	hi := netip.AddrPortFrom(lo.Addr(), r.Hi)
+	to := kernelTimeout(p.Timeout)
+	v4 := src.Is4()
+	out := []elem{{set: pick(v4, setRange4, setRange6), key: concatKey(src, lo), keyEnd: concatKey(src, hi), timeout: to}}
+	if r.Public.IsValid() {
+		pub := r.Public.Unmap().WithZone("")
+		if pub.Is4() != v4 {
+			return nil, fmt.Errorf("pin %d: range %v: published address of another family", p.ID, r)
+		}
+		out = append(out, elem{set: pick(v4, mapRDNAT4, mapRDNAT6),
+			key: concatKey(src, netip.AddrPortFrom(pub, r.Lo)), keyEnd: concatKey(src, netip.AddrPortFrom(pub, r.Hi)),
+			val: lo.Addr().AsSlice(), timeout: to})
+	}
+	return out, nil
+}
+
+// resetElems: the reset4/reset6 elements "saddr . daddr . sport . dport"
+// of both directions of p.Flow.
+func resetElems(p Pin) ([]elem, error) {
+	c, s := p.Flow.Client, p.Flow.Server
+	ca, sa := c.Addr().Unmap().WithZone(""), s.Addr().Unmap().WithZone("")
+	if !ca.IsValid() || !sa.IsValid() || ca.Is4() != sa.Is4() || c.Port() == 0 || s.Port() == 0 {
+		return nil, fmt.Errorf("pin %d: reset flow %v: want two addresses of one family and non-zero ports", p.ID, p.Flow)
+	}
+	set := pick(ca.Is4(), setReset4, setReset6)
+	to := kernelTimeout(p.Timeout)
+	key := func(a netip.Addr, ap uint16, b netip.Addr, bp uint16) []byte {
+		k := append(append([]byte(nil), a.AsSlice()...), b.AsSlice()...)
+		return appendPort(appendPort(k, ap), bp)
+	}
+	return []elem{
+		{set: set, key: key(ca, c.Port(), sa, s.Port()), timeout: to},
+		{set: set, key: key(sa, s.Port(), ca, c.Port()), timeout: to},
+	}, nil
 }
 
 // addrPair checks a source address and a destination endpoint: both
@@ -305,9 +402,29 @@ func decodeAddr(b []byte) (netip.Addr, error) {
 
 // Elements is what the table's sets and maps hold at one moment.
 type Elements struct {
-	Pinholes []PinElem  // pin4 and pin6
-	DNAT     []DNATElem // dnat4 and dnat6
-	SNAT     []SNATElem // snat4 and snat6
+	Pinholes []PinElem   // pin4 and pin6
+	DNAT     []DNATElem  // dnat4 and dnat6
+	SNAT     []SNATElem  // snat4 and snat6
+	Ranges   []RangeElem // range4/range6, with their rdnat4/rdnat6 translation
+	Resets   []ResetElem // reset4 and reset6
+}
+
+// RangeElem is one passive-range element: connections from Src to Dst on
+// ports Lo..Hi; or, from the rdnat maps, to Dst (the published address)
+// translated to ToDst.
+type RangeElem struct {
+	Src    netip.Addr
+	Dst    netip.Addr
+	Lo, Hi uint16
+	ToDst  netip.Addr // valid for rdnat elements
+	Life
+}
+
+// ResetElem is one reset4/reset6 element: packets from Src to Dst are
+// rejected with a TCP reset.
+type ResetElem struct {
+	Src, Dst netip.AddrPort
+	Life
 }
 
 // Life is an element's timeout and what is left of it.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,13 +48,14 @@ type (
 )
 
 type daemon struct {
-	cfg   config.Config
-	log   *slog.Logger
-	table pinholeTable
-	ct    kernelConntrack
-	cache *ctnetlink.Cache
-	ports *conntrack.PortRegistry
-	pins  pinIndex
+	cfg    config.Config
+	log    *slog.Logger
+	table  pinholeTable
+	ct     kernelConntrack
+	cache  *ctnetlink.Cache
+	ports  *conntrack.PortRegistry
+	budget *conntrack.Budget // the client and total pinhole limits, shared by the workers
+	pins   pinIndex
 
 	workers []*worker
 	ctStats ctnetlink.ListenStats
@@ -77,7 +79,9 @@ type pinRec struct {
 func (x *pinIndex) add(w *worker, p rules.Pin, now time.Time) {
 	x.mu.Lock()
 	x.byID[p.ID] = pinRec{pin: p, owner: w, expires: now.Add(p.Timeout)}
-	x.byKey[p.Pinhole] = p.ID
+	if p.Kind == rules.KindPinhole {
+		x.byKey[p.Pinhole] = p.ID // only one-shot pinholes report their use
+	}
 	x.mu.Unlock()
 }
 
@@ -85,7 +89,7 @@ func (x *pinIndex) remove(id uint64) {
 	x.mu.Lock()
 	if r, ok := x.byID[id]; ok {
 		delete(x.byID, id)
-		if x.byKey[r.pin.Pinhole] == id {
+		if r.pin.Kind == rules.KindPinhole && x.byKey[r.pin.Pinhole] == id {
 			delete(x.byKey, r.pin.Pinhole)
 		}
 	}
@@ -128,11 +132,12 @@ func (x *pinIndex) len() int {
 // runDaemon runs until ctx ends, then removes what it installed.
 func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	d := &daemon{
-		cfg:   cfg,
-		log:   log,
-		cache: ctnetlink.NewCache(),
-		ports: conntrack.NewPortRegistry(),
-		pins:  pinIndex{byID: make(map[uint64]pinRec), byKey: make(map[conntrack.Pinhole]uint64)},
+		cfg:    cfg,
+		log:    log,
+		cache:  ctnetlink.NewCache(),
+		ports:  conntrack.NewPortRegistry(),
+		budget: conntrack.NewBudget(),
+		pins:   pinIndex{byID: make(map[uint64]pinRec), byKey: make(map[conntrack.Pinhole]uint64)},
 	}
 	ct, err := ctnetlink.Dial(0)
 	if err != nil {
@@ -170,7 +175,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	conntrackOnQueue := false
 	for _, w := range d.workers {
 		num := cfg.Queue.Num + uint16(w.idx)
-		q, err := nfq.Open(wctx, nfq.Config{Num: num, FailOpen: cfg.Queue.FailOpen, Conntrack: true}, w.deliver, w.queueError)
+		q, err := nfq.Open(wctx, nfq.Config{Num: num, FailOpen: cfg.Queue.FailOpen, MaxQueueLen: cfg.Queue.MaxLen, Conntrack: true}, w.deliver, w.queueError)
 		if err != nil {
 			d.closeQueues()
 			return err
@@ -209,7 +214,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	d.log.Info("ready", "table", "inet "+cfg.Table, "divert", table.Divert().String(), "hooks", cfg.Hooks,
 		"queues", queueRange(cfg.Queue.Num, cfg.Queue.Count), "fail_open", cfg.Queue.FailOpen,
-		"control_ports", cfg.ControlPorts, "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark), "conntrack_on_queue", conntrackOnQueue)
+		"control_ports", cfg.ControlPorts, "tls", tlsSummary(cfg), "violation", cfg.Policy.Violation.String(), "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark), "conntrack_on_queue", conntrackOnQueue)
 
 	watch := time.NewTicker(watchdogEvery)
 	defer watch.Stop()
@@ -341,3 +346,20 @@ func addrString(a netip.Addr) string {
 }
 
 func addrPort(a netip.Addr, p uint16) netip.AddrPort { return netip.AddrPortFrom(a, p) }
+
+// tlsSummary renders the FTPS policy of each control port for the start-up
+// log line, e.g. "21:block 2121:passthrough-range(30000-30100)".
+func tlsSummary(cfg config.Config) string {
+	var b strings.Builder
+	for i, p := range cfg.ControlPorts {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		r := cfg.TLSRule(p)
+		fmt.Fprintf(&b, "%d:%v", p, r.Mode)
+		if r.Mode == conntrack.TLSPassthroughRange {
+			fmt.Fprintf(&b, "(%d-%d)", r.PassiveLo, r.PassiveHi)
+		}
+	}
+	return b.String()
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,11 +76,17 @@ func newWorker(d *daemon, idx int) (*worker, error) {
 		tried:   make(map[conntrack.Flow]bool),
 	}
 	w.errs = d.rateLimited("queue")
+	tls := make(map[uint16]conntrack.TLSRule, len(d.cfg.ControlPorts))
+	for _, p := range d.cfg.ControlPorts {
+		tls[p] = d.cfg.TLSRule(p)
+	}
 	tr, err := conntrack.NewTracker(conntrack.Config{
 		Policy:       d.cfg.Policy,
 		ControlPorts: d.cfg.ControlPorts,
 		NAT:          workerNAT{w},
 		Ports:        d.ports,
+		Budget:       d.budget,
+		TLS:          tls,
 		FirstSession: uint64(idx) << 40,
 	})
 	if err != nil {
@@ -298,7 +305,10 @@ func (w *worker) ensureLiberal(session uint64, b []byte) {
 		return
 	}
 	flow, ok := w.flowOf(b)
-	if !ok {
+	if !ok || w.pkt.Flags&rewrite.FlagRST != 0 {
+		// A reset (violation: reset) ends the connection; conntrack
+		// takes it as it is, since it carries the receiver's next
+		// sequence number.
 		return
 	}
 	w.liberal[session] = true
@@ -340,6 +350,20 @@ func (w *worker) effects(now time.Time) {
 				continue
 			}
 			ch.Remove = append(ch.Remove, rules.Pin{ID: e.ID, Pinhole: e.Pinhole, Mapping: e.Mapping, HasMap: e.HasMap})
+		case conntrack.EffOpenRange:
+			w.opening[e.ID] = len(ch.Add)
+			ch.Add = append(ch.Add, rules.Pin{ID: e.ID, Kind: rules.KindRange, Range: e.Range, Timeout: e.Timeout})
+		case conntrack.EffCloseRange:
+			if j, ok := w.opening[e.ID]; ok {
+				ch.Add[j].ID = 0
+				continue
+			}
+			ch.Remove = append(ch.Remove, rules.Pin{ID: e.ID, Kind: rules.KindRange, Range: e.Range})
+		case conntrack.EffReset:
+			// Further packets of the flow, both ways, are rejected with
+			// resets for as long as the session lingers.
+			ch.Add = append(ch.Add, rules.Pin{ID: resetPinID(e.Session), Kind: rules.KindReset, Flow: e.Flow,
+				Timeout: max(w.d.cfg.Policy.ClosedLinger, rules.MinTimeout)})
 		}
 	}
 	// ch.Add keeps its indices for logEffect; the batch skips what was
@@ -370,6 +394,10 @@ func (w *worker) effects(now time.Time) {
 	}
 }
 
+// resetPinID is the table ID of the reset elements of a session: session
+// IDs are unique across workers, and pinhole IDs never reach bit 63.
+func resetPinID(session uint64) uint64 { return 1<<63 | session }
+
 // logEffect writes the one log line an effect deserves.
 func (w *worker) logEffect(e *conntrack.Effect) {
 	switch e.Kind {
@@ -394,6 +422,17 @@ func (w *worker) logEffect(e *conntrack.Effect) {
 		w.log.Info("pinhole open", args...)
 	case conntrack.EffClosePinhole:
 		w.log.Info("pinhole close", "session", e.Session, "id", e.ID, "src", e.Pinhole.Src, "dst", e.Pinhole.Dst, "reason", e.Reason.String())
+	case conntrack.EffOpenRange:
+		args := []any{"session", e.Session, "id", e.ID, "src", e.Range.Src, "dst", e.Range.Dst,
+			"ports", strconv.Itoa(int(e.Range.Lo)) + "-" + strconv.Itoa(int(e.Range.Hi)), "timeout", e.Timeout.String()}
+		if e.Range.Public.IsValid() {
+			args = append(args, "dnat", e.Range.Public.String()+" -> "+e.Range.Dst.String())
+		}
+		w.log.Info("range open", args...)
+	case conntrack.EffCloseRange:
+		w.log.Info("range close", "session", e.Session, "id", e.ID, "src", e.Range.Src, "dst", e.Range.Dst, "reason", e.Reason.String())
+	case conntrack.EffReset:
+		w.log.Warn("reset", "session", e.Session, "client", e.Flow.Client, "server", e.Flow.Server, "reason", e.Reason.String(), "detail", e.Detail)
 	case conntrack.EffOpaque:
 		w.log.Info("control channel opaque (TLS): no inspection, no pinholes", "session", e.Session, "client", e.Flow.Client, "server", e.Flow.Server)
 	case conntrack.EffClear:

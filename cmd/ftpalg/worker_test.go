@@ -96,13 +96,14 @@ func newTestWorker(t testing.TB, logs io.Writer) (*worker, *recorder) {
 	rec := &recorder{pins: map[uint64]rules.Pin{}, out: map[uint32][]byte{}}
 	cfg := config.Default()
 	d := &daemon{
-		cfg:   cfg,
-		log:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		table: rec,
-		ct:    rec,
-		cache: ctnetlink.NewCache(),
-		ports: conntrack.NewPortRegistry(),
-		pins:  pinIndex{byID: map[uint64]pinRec{}, byKey: map[conntrack.Pinhole]uint64{}},
+		cfg:    cfg,
+		log:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		table:  rec,
+		ct:     rec,
+		cache:  ctnetlink.NewCache(),
+		ports:  conntrack.NewPortRegistry(),
+		budget: conntrack.NewBudget(),
+		pins:   pinIndex{byID: map[uint64]pinRec{}, byKey: map[conntrack.Pinhole]uint64{}},
 	}
 	w, err := newWorker(d, 0)
 	if err != nil {
@@ -304,5 +305,55 @@ func TestLookupOnAnnouncement(t *testing.T) {
 	w.packet(nfq.Packet{ID: 7, Data: tcp(t, false, 5012+uint32(len(first)), 1013, false, "227 Entering Passive Mode (10,0,0,2,117,49).\r\n")})
 	if got := rec.take(); strings.Contains(got, "resolve") || !strings.Contains(got, "add 2 198.51.100.10 -> 10.0.0.2:30001") {
 		t.Fatalf("second announcement: calls %q; want its pinhole and no second kernel query", got)
+	}
+}
+
+// TestResetOrder: under violation: reset, the reset flow is in nftables
+// before the refused line's packet leaves as a RST, and later packets of
+// the flow are dropped.
+func TestResetOrder(t *testing.T) {
+	var logs bytes.Buffer
+	w, rec := newTestWorker(t, &logs)
+	pol := w.d.cfg.Policy
+	pol.Violation = conntrack.ViolationReset
+	tr, err := conntrack.NewTracker(conntrack.Config{Policy: pol, ControlPorts: []uint16{21}, NAT: workerNAT{w}, Ports: w.d.ports, Budget: w.d.budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.tr = tr
+	const c0, s0 = 1000, 5000
+	greeting := "220 ready\r\n"
+	port := "PORT 192,0,2,1,19,137\r\n"
+	for id, pkt := range [][]byte{
+		tcp(t, true, c0, 0, true, ""),
+		tcp(t, false, s0, c0+1, true, ""),
+		tcp(t, true, c0+1, s0+1, false, ""),
+		tcp(t, false, s0+1, c0+1, false, greeting),
+	} {
+		w.packet(nfq.Packet{ID: uint32(id + 1), Data: pkt})
+	}
+	rec.take()
+	w.packet(nfq.Packet{ID: 5, Data: tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, port)})
+	want := fmt.Sprintf("resolve; add %d invalid IP -> invalid AddrPort; modified 5", resetPinID(1))
+	if got := rec.take(); got != want {
+		t.Fatalf("calls %q, want %q\nlogs:\n%s", got, want, logs.String())
+	}
+	p := rec.pins[resetPinID(1)]
+	if p.Kind != rules.KindReset || p.Flow != testFlow {
+		t.Fatalf("reset pin %+v, want the flow %v", p, testFlow)
+	}
+	var out rewrite.Packet
+	if err := rewrite.Decode(rec.out[5], &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Flags != rewrite.FlagRST|rewrite.FlagACK || uint32(out.Seq) != c0+1 || len(out.Payload) != 0 {
+		t.Fatalf("refused PORT went out as flags %#x seq %d payload %q, want RST|ACK at %d", out.Flags, out.Seq, out.Payload, c0+1)
+	}
+	if !strings.Contains(logs.String(), "msg=reset") || !strings.Contains(logs.String(), "reason=bounce") {
+		t.Fatalf("no reset log line:\n%s", logs.String())
+	}
+	w.packet(nfq.Packet{ID: 6, Data: tcp(t, false, s0+1+uint32(len(greeting)), c0+1, false, "200 ok\r\n")})
+	if got := rec.take(); got != "drop 6" {
+		t.Fatalf("packet after the reset: calls %q, want drop", got)
 	}
 }
