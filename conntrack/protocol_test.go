@@ -140,6 +140,38 @@ func TestCCCClearsTheChannel(t *testing.T) {
 	}
 }
 
+// After CCC only the server may send close_notify: curl's default
+// (passive) CCC mode waits for it and goes on in clear text.
+func TestCCCWithServerAlertOnly(t *testing.T) {
+	l := newLab(t, Config{}, cliAddr, srvAddr)
+	login(l)
+	l.send(FromClient, "AUTH TLS\r\n")
+	l.send(FromServer, "234 Proceed.\r\n")
+	rec := func(typ byte, n int) string {
+		return string([]byte{typ, 3, 3, byte(n >> 8), byte(n)}) + strings.Repeat("x", n)
+	}
+	l.send(FromClient, rec(22, 300)+rec(23, 40))
+	l.send(FromServer, rec(22, 2000))
+	l.send(FromServer, rec(23, 40)+rec(21, 26))
+	l.send(FromClient, "PASV\r\n")
+	l.send(FromServer, "227 Entering Passive Mode (203,0,113,10,195,80)\r\n")
+	if len(l.effects(EffClear)) != 1 || len(l.effects(EffOpenPinhole)) != 1 {
+		t.Fatalf("after CCC with the server's close_notify only: %+v", l.Effects)
+	}
+	// Without any alert, clear text on a TLS channel stays opaque.
+	l = newLab(t, Config{}, cliAddr, srvAddr)
+	login(l)
+	l.send(FromClient, "AUTH TLS\r\n")
+	l.send(FromServer, "234 Proceed.\r\n")
+	l.send(FromClient, rec(22, 300))
+	l.send(FromServer, rec(22, 2000))
+	l.send(FromClient, "PASV\r\n")
+	l.send(FromServer, "227 Entering Passive Mode (203,0,113,10,195,80)\r\n")
+	if len(l.effects(EffClear)) != 0 || len(l.effects(EffOpenPinhole)) != 0 {
+		t.Fatalf("clear text without any TLS alert was parsed: %+v", l.Effects)
+	}
+}
+
 func TestSessionEndClosesPinholes(t *testing.T) {
 	l := newLab(t, Config{}, cliAddr, srvAddr)
 	login(l)

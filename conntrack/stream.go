@@ -33,6 +33,14 @@ type half struct {
 
 	adj rewrite.Adjuster
 
+	// rcvAck is the highest acknowledgment (original space) the receiver
+	// of this half has sent. Beyond next, it proves that bytes reached the
+	// receiver without passing the inspector (a bypassed queue): only then
+	// is a gap real. A spoofed segment ahead of the stream is never
+	// acknowledged, so it is never inspected.
+	rcvAck    rewrite.Seq
+	rcvAckSet bool
+
 	held      []heldPkt // inspected packets held, in sequence order
 	ooo       []heldPkt // out-of-order packets, not yet inspected
 	heldBytes int
@@ -223,12 +231,39 @@ func (t *Tracker) drainOOO(s *Session, dir Dir, now time.Time, res *Result) bool
 	return moved
 }
 
+// gapConfirmed reports whether the receiver acknowledged bytes the
+// inspector has not seen.
+func (h *half) gapConfirmed() bool { return h.rcvAckSet && h.next.LessThan(h.rcvAck) }
+
+// passUninspected releases the out-of-order packets of a direction, sequence-adjusted but
+// not inspected, leaving h.next where it is: bytes beyond a gap that the
+// receiver has not acknowledged may be forged (a segment injected ahead of
+// the window), so they must not be parsed, and they must not wedge the
+// session either. The receiver's TCP decides what to make of them.
+func (t *Tracker) passUninspected(s *Session, dir Dir, now time.Time, res *Result) {
+	h := &s.half[dir]
+	t.releaseHeld(s, dir, res, true) // the inspected, in-order ones first
+	if len(h.ooo) == 0 {
+		return
+	}
+	c := lineCtx{dir: dir, now: now, res: res}
+	s.event(&c, "skip", ReasonGap, "segments beyond a gap the receiver has not acknowledged: passed uninspected")
+	released := h.released
+	h.held, h.ooo = h.ooo, nil
+	t.releaseHeld(s, dir, res, true)
+	h.released = released
+}
+
 // gap skips missing bytes up to seq: inspection resumes at the next line
-// start after them.
+// start after them. Only for a gap the receiver confirmed (gapConfirmed).
 func (t *Tracker) gap(s *Session, dir Dir, seq rewrite.Seq, now time.Time, res *Result) {
 	h := &s.half[dir]
 	c := lineCtx{dir: dir, now: now, res: res}
 	s.event(&c, "resync", ReasonGap, "missing bytes; resuming at the next line")
+	// Commands or replies went by unseen: pairing starts afresh, as for
+	// a session picked up mid-stream.
+	s.pHead, s.pLen, s.overrun, s.multi = 0, 0, 0, 0
+	s.midstream = true
 	h.next = seq
 	h.line = h.line[:0]
 	h.discard = true
@@ -254,6 +289,15 @@ func (t *Tracker) releaseHeld(s *Session, dir Dir, res *Result, keepOOO bool) (r
 	}
 	for _, hp := range all {
 		var q rewrite.Packet
+		if t.dryRun {
+			// Replay: packets are never sent, so they are never changed
+			// (not even trimmed of bytes an earlier one carried).
+			res.Released = append(res.Released, Release{Token: hp.token, Session: s.id, Verdict: Accept})
+			if end := hp.seq.Add(hp.n); high.LessThan(end) {
+				high = end
+			}
+			continue
+		}
 		if err := rewrite.Decode(hp.b, &q); err != nil {
 			res.Released = append(res.Released, Release{Token: hp.token, Session: s.id, Verdict: Accept})
 			continue
@@ -353,9 +397,13 @@ func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewr
 		h.tlsHdrN++
 		n++
 		if !validTLSPrefix(h.tlsHdr[:h.tlsHdrN]) {
-			if !h.tlsAlert {
-				// Not TLS, and the side never closed TLS: the stream
-				// cannot be trusted as commands. Stay opaque.
+			if !h.tlsAlert && !s.half[1-c.dir].tlsAlert {
+				// Not TLS, and neither side closed TLS: the stream
+				// cannot be trusted as commands. Stay opaque. (After
+				// CCC a client may go on in clear text without a
+				// close_notify of its own once the server sent its
+				// one, as curl does by default: RFC 4217 section 12.3
+				// lets either side start the shutdown.)
 				h.tlsLost = true
 				c.line = nil
 				s.event(c, "ignore", ReasonOpaque, "bytes that are not TLS records on an opaque channel")

@@ -26,6 +26,22 @@
 // after it ends; a clean stop removes ftpalg's table, kill -9 leaves only
 // elements that time out; a deleted table comes back.
 //
+// FTPS (ftps_test.go): each TLS policy of a control port (block, allow,
+// passthrough-range) and CCC, with vsftpd (ssl_enable) and proftpd
+// (mod_tls, the one Debian server with CCC), curl --ssl-reqd and lftp,
+// and a self-signed certificate made by the test. TestFTPSLabBaseline runs
+// the same servers and clients without ftpalg through a gateway with the
+// passive range opened by hand.
+//
+// TestHostile (hostile_*_test.go) plays over 60 hostile control-channel
+// scripts (FTP bounce, bad numbers, text in the wrong place, malformed and
+// split streams, raw out-of-order/overlapping/spoofed segments from a
+// raw-socket server in rawtcp_test.go) through the DNAT gateway twice,
+// with ftpalg and with the kernel's helper, plus reset-policy variants and
+// pinhole exhaustion against small limits, and asserts pinholes, what
+// each end received and ftpalg's log. FTPALG_SECURITY_TABLE=path writes
+// the comparison table (SECURITY.md at the repository root).
+//
 // Every transfer is checked byte for byte (SHA-256). Addresses are taken
 // only from documentation and private ranges and are used only inside the
 // lab's namespaces.
@@ -35,7 +51,9 @@
 // The tests need root, nft, conntrack, ip, vsftpd, /usr/bin/python3 with
 // pyftpdlib, curl and lftp (Debian 12: apt-get install nftables conntrack
 // iproute2 vsftpd python3-pyftpdlib lftp curl). They build ./cmd/ftpalg once
-// per run.
+// per run. The CCC cases need proftpd, whose Debian package conflicts with
+// vsftpd's: scripts/proftpd unpacks it (and the libraries it needs) into
+// /opt/ftpalg-e2e/proftpd without installing it.
 //
 //	go test ./e2e/ -v
 //	go test ./e2e/ -v -run 'TestGatewayDNAT/vsftpd'
@@ -48,10 +66,13 @@
 //	FTPALG_E2E=skip      (or unset) a missing prerequisite skips the test.
 //	FTPALG_E2E=off       skip the whole package.
 //	FTPALG_E2E_BIN=path  test this ftpalg binary instead of building one.
+//	FTPALG_E2E_PROFTPD=dir  proftpd unpacked here instead of
+//	                     /opt/ftpalg-e2e/proftpd.
 //	FTPALG_E2E_VERBOSE=1 print the diagnostics (logs, rulesets, conntrack)
 //	                     for passing tests too.
 //	FTPALG_E2E_KEEP=1    keep ftpalg's log and the lab's files on failure
 //	                     (the path is printed); namespaces are always removed.
+//	FTPALG_SECURITY_TABLE=path  TestHostile writes SECURITY.md there.
 //
 // Namespaces are named fte-<pid>-<n>; every namespace and every process a
 // test starts is removed in t.Cleanup, on failure too. On failure the test

@@ -96,6 +96,8 @@ func (s *FTPServer) CheckUpload(t testing.TB, path string, want []byte) {
 type serverOpts struct {
 	IPv6             bool // listen on IPv6 (vsftpd: listen_ipv6=YES)
 	PasvMin, PasvMax int  // passive port range
+	// Extra is appended to vsftpd's config (TLS settings, pasv_address).
+	Extra string
 }
 
 func (o *serverOpts) defaults() {
@@ -160,7 +162,7 @@ idle_session_timeout=120
 max_clients=0
 max_per_ip=0
 use_localtime=NO
-`, root, opts.PasvMin, opts.PasvMax, empty, logFile)
+`, root, opts.PasvMin, opts.PasvMax, empty, logFile) + opts.Extra
 	confPath := filepath.Join(dir, "vsftpd.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
