@@ -268,8 +268,14 @@ func (t *Tracker) gap(s *Session, dir Dir, seq rewrite.Seq, now time.Time, res *
 	h.line = h.line[:0]
 	h.discard = true
 	h.prevCR = false
-	if h.released.LessThan(seq) && len(h.held) == 0 {
-		h.released = seq
+	// The missing bytes count as handed out, but out-of-order segments
+	// held beyond the hole were not: their bytes must still leave.
+	to := seq
+	if len(h.ooo) > 0 && h.ooo[0].seq.LessThan(to) {
+		to = h.ooo[0].seq
+	}
+	if h.released.LessThan(to) && len(h.held) == 0 {
+		h.released = to
 	}
 }
 

@@ -180,14 +180,19 @@ func (w *worker) run(ctx context.Context) {
 				w.control(m, time.Now())
 			}
 		case now := <-tick.C:
-			w.tr.Tick(now, &w.res)
-			w.finish(now, 0, false)
-			w.mu.Lock()
-			w.trStats = w.tr.Stats
-			w.live, w.livePins = w.tr.Sessions(), w.tr.Pinholes()
-			w.mu.Unlock()
+			w.tick(now)
 		}
 	}
+}
+
+// tick releases held packets and expires pinholes and sessions as of now.
+func (w *worker) tick(now time.Time) {
+	w.tr.Tick(now, &w.res)
+	w.finish(now, 0, false)
+	w.mu.Lock()
+	w.trStats = w.tr.Stats
+	w.live, w.livePins = w.tr.Sessions(), w.tr.Pinholes()
+	w.mu.Unlock()
 }
 
 // control carries out a message from the conntrack listener.
@@ -205,8 +210,10 @@ func (w *worker) control(m ctlMsg, now time.Time) {
 	w.finish(now, 0, false)
 }
 
-func (w *worker) packet(p nfq.Packet) {
-	now := time.Now()
+func (w *worker) packet(p nfq.Packet) { w.packetAt(p, time.Now()) }
+
+// packetAt inspects one queued packet as of now (tests pass their clock).
+func (w *worker) packetAt(p nfq.Packet, now time.Time) {
 	if len(p.Ct) > 0 {
 		// The kernel attached the conntrack entry: use it.
 		if info, err := ctnetlink.DecodeInfo(p.Ct); err == nil {
