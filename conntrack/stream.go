@@ -33,6 +33,14 @@ type half struct {
 
 	adj rewrite.Adjuster
 
+	// rcvAck is the highest acknowledgment (original space) the receiver
+	// of this half has sent. Beyond next, it proves that bytes reached the
+	// receiver without passing the inspector (a bypassed queue): only then
+	// is a gap real. A spoofed segment ahead of the stream is never
+	// acknowledged, so it is never inspected.
+	rcvAck    rewrite.Seq
+	rcvAckSet bool
+
 	held      []heldPkt // inspected packets held, in sequence order
 	ooo       []heldPkt // out-of-order packets, not yet inspected
 	heldBytes int
@@ -231,12 +239,39 @@ func (t *Tracker) drainOOO(s *Session, dir Dir, now time.Time, res *Result) bool
 	return moved
 }
 
+// gapConfirmed reports whether the receiver acknowledged bytes the
+// inspector has not seen.
+func (h *half) gapConfirmed() bool { return h.rcvAckSet && h.next.LessThan(h.rcvAck) }
+
+// passUninspected releases the out-of-order packets of a direction, sequence-adjusted but
+// not inspected, leaving h.next where it is: bytes beyond a gap that the
+// receiver has not acknowledged may be forged (a segment injected ahead of
+// the window), so they must not be parsed, and they must not wedge the
+// session either. The receiver's TCP decides what to make of them.
+func (t *Tracker) passUninspected(s *Session, dir Dir, now time.Time, res *Result) {
+	h := &s.half[dir]
+	t.releaseHeld(s, dir, res, true) // the inspected, in-order ones first
+	if len(h.ooo) == 0 {
+		return
+	}
+	c := lineCtx{dir: dir, now: now, res: res}
+	s.event(&c, "skip", ReasonGap, "segments beyond a gap the receiver has not acknowledged: passed uninspected")
+	released := h.released
+	h.held, h.ooo = h.ooo, nil
+	t.releaseHeld(s, dir, res, true)
+	h.released = released
+}
+
 // gap skips missing bytes up to seq: inspection resumes at the next line
-// start after them.
+// start after them. Only for a gap the receiver confirmed (gapConfirmed).
 func (t *Tracker) gap(s *Session, dir Dir, seq rewrite.Seq, now time.Time, res *Result) {
 	h := &s.half[dir]
 	c := lineCtx{dir: dir, now: now, res: res}
 	s.event(&c, "resync", ReasonGap, "missing bytes; resuming at the next line")
+	// Commands or replies went by unseen: pairing starts afresh, as for
+	// a session picked up mid-stream.
+	s.pHead, s.pLen, s.overrun, s.multi = 0, 0, 0, 0
+	s.midstream = true
 	h.next = seq
 	h.line = h.line[:0]
 	h.discard = true

@@ -308,8 +308,12 @@ func (t *Tracker) segment(s *Session, dir Dir, token uint64, now time.Time, res 
 	if p.Flags&rewrite.FlagACK != 0 && o.synced {
 		// Only acknowledgements of bytes the other side really sent may
 		// fold its edits; a forged ACK ahead of the data must not.
-		if acked := o.adj.Unmap(p.Ack); !o.next.LessThan(acked) {
+		acked := o.adj.Unmap(p.Ack)
+		if !o.next.LessThan(acked) {
 			o.adj.Release(acked)
+		}
+		if !o.rcvAckSet || o.rcvAck.LessThan(acked) {
+			o.rcvAck, o.rcvAckSet = acked, true
 		}
 	}
 	if p.Flags&rewrite.FlagRST != 0 {
@@ -347,6 +351,12 @@ func (t *Tracker) segment(s *Session, dir Dir, token uint64, now time.Time, res 
 		if t.holdable(h, n, now) {
 			t.hold(s, dir, token, seq, false, now)
 			res.Verdict = Hold
+			return
+		}
+		if !h.gapConfirmed() {
+			// Bytes beyond a gap nobody acknowledged: pass, never parse.
+			t.passUninspected(s, dir, now, res)
+			t.emit(s, dir, res, seq)
 			return
 		}
 		t.gap(s, dir, seq, now, res)
@@ -479,6 +489,10 @@ func (t *Tracker) Tick(now time.Time, res *Result) {
 			c := lineCtx{dir: Dir(d), now: now, res: res, line: h.line}
 			s.event(&c, "release", ReasonHoldTimeout, "held segments released unchanged")
 			if len(h.ooo) > 0 && h.next.LessThan(h.ooo[0].seq) {
+				if !h.gapConfirmed() {
+					t.passUninspected(s, Dir(d), now, res)
+					continue
+				}
 				t.gap(s, Dir(d), h.ooo[0].seq, now, res)
 			}
 			t.drainOOO(s, Dir(d), now, res)
@@ -587,6 +601,21 @@ func (t *Tracker) PinholeUsed(id uint64, res *Result) bool {
 	res.reset()
 	s := t.pinOwner[id]
 	return s != nil && s.pinholeUsed(id, res)
+}
+
+// EndClosedFlow is EndFlow for a conntrack entry that was destroyed after
+// its connection closed (TIME_WAIT, CLOSE): it ends the session only if
+// the session saw that close too. A live session with the same addresses
+// and ports is a new connection from a reused client port, whose SYN made
+// the kernel replace the closed entry; that entry's DESTROY is not its end.
+func (t *Tracker) EndClosedFlow(f Flow, now time.Time, res *Result) bool {
+	res.reset()
+	s := t.sessions[f]
+	if s == nil || !s.ended {
+		return false
+	}
+	t.remove(s, now, res, ReasonSessionEnd)
+	return true
 }
 
 // EndFlow ends the session of a control connection the kernel no longer

@@ -310,3 +310,87 @@ func TestTLSPassthroughRange(t *testing.T) {
 		t.Fatalf("budget not returned: %d", total)
 	}
 }
+
+// A 227 injected far ahead of the server's stream (outside its window) is
+// never parsed: the client never acknowledges it, so no gap is declared;
+// it leaves unchanged, and the session goes on.
+func TestSpoofedAheadOfWindowIsNotParsed(t *testing.T) {
+	l := newLab(t, Config{}, cliAddr, srvAddr)
+	login(l)
+	l.send(FromClient, "PASV\r\n")
+	srv := l.ep[FromServer]
+	spoof := buildPacket(srvAddr, cliAddr, srv.sndNxt+100000, l.ep[FromServer].rcvNxt, 0x18, []byte("227 Entering Passive Mode (203,0,113,10,4,1).\r\n"))
+	l.clearLog()
+	if v := l.deliver(FromServer, spoof); v != Hold {
+		t.Fatalf("spoofed segment: verdict %v, want hold (out of order)", v)
+	}
+	l.tick(time.Second)
+	if o := l.effects(EffOpenPinhole); len(o) != 0 {
+		t.Fatalf("pinhole for a spoofed 227: %+v", o)
+	}
+	if len(l.held) != 0 {
+		t.Fatalf("spoofed segment still held")
+	}
+	// The real reply, in order, is parsed as usual.
+	l.send(FromServer, "227 Entering Passive Mode (203,0,113,10,195,80).\r\n")
+	o := l.effects(EffOpenPinhole)
+	if len(o) != 1 || o[0].Pinhole.Dst.Port() != 50000 {
+		t.Fatalf("pinholes after the real 227: %+v", o)
+	}
+	// And the session's end is still seen.
+	l.send(FromClient, "QUIT\r\n")
+	l.send(FromServer, "221 Bye\r\n")
+	if c := l.effects(EffClosePinhole); len(c) != 1 || c[0].Reason != ReasonQuit {
+		t.Fatalf("close effects %+v", c)
+	}
+}
+
+// Bytes that passed without the inspector (a bypassed queue) are
+// acknowledged by the receiver: then the gap is real, and inspection
+// resumes at the next line.
+func TestConfirmedGapResyncs(t *testing.T) {
+	l := newLab(t, Config{}, cliAddr, srvAddr)
+	login(l)
+	srv, cli := l.ep[FromServer], l.ep[FromClient]
+	l.send(FromClient, "NOOP\r\n")
+	skipped := "200 NOOP ok (this reply bypassed the queue)\r\n"
+	srv.sndNxt += uint32(len(skipped))
+	cli.rcvNxt += uint32(len(skipped))
+	l.ack(FromClient) // acknowledges bytes the inspector never saw
+	l.send(FromClient, "PASV\r\n")
+	l.clearLog()
+	l.send(FromServer, "227 Entering Passive Mode (203,0,113,10,195,80).\r\n")
+	l.tick(time.Second)
+	resynced := false
+	for _, ev := range l.Events {
+		resynced = resynced || ev.Reason == ReasonGap && ev.Decision == "resync"
+	}
+	if !resynced {
+		t.Fatalf("events %+v, want a resync", l.Events)
+	}
+	l.send(FromClient, "PASV\r\n")
+	l.send(FromServer, "227 Entering Passive Mode (203,0,113,10,195,81).\r\n")
+	if o := l.effects(EffOpenPinhole); len(o) != 1 || o[0].Pinhole.Dst.Port() != 50001 {
+		t.Fatalf("after the gap: %+v", l.Effects)
+	}
+}
+
+// The DESTROY of a closed conntrack entry ends only a session that saw
+// its close: a live session on the same ports is a newer connection.
+func TestEndClosedFlow(t *testing.T) {
+	l := newLab(t, Config{}, cliAddr, srvAddr)
+	login(l)
+	f := Flow{Client: cliAddr, Server: srvAddr}
+	if l.tr.EndClosedFlow(f, l.now, &l.res) || l.tr.Sessions() != 1 {
+		t.Fatal("a live session was ended by a closed entry's DESTROY")
+	}
+	l.send(FromClient, "QUIT\r\n")
+	l.send(FromServer, "221 Bye\r\n")
+	c, s := l.ep[FromClient], l.ep[FromServer]
+	l.deliver(FromServer, buildPacket(s.addr, c.addr, s.sndNxt, c.sndNxt, 0x11, nil))
+	s.sndNxt++
+	l.deliver(FromClient, buildPacket(c.addr, s.addr, c.sndNxt, s.sndNxt, 0x11, nil))
+	if !l.tr.EndClosedFlow(f, l.now, &l.res) || l.tr.Sessions() != 0 {
+		t.Fatal("an ended session was kept after its entry's DESTROY")
+	}
+}

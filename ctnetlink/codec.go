@@ -34,6 +34,8 @@ const (
 
 	ctaProtoInfoTCP = 1
 
+	ctaProtoInfoTCPState = 1
+
 	ctaProtoInfoTCPFlagsOrig  = 4
 	ctaProtoInfoTCPFlagsReply = 5
 
@@ -64,7 +66,21 @@ type Info struct {
 	// TCPFlags are the conntrack TCP flags (IP_CT_TCP_FLAG_*) of the
 	// original and reply directions, when the message carries them.
 	TCPFlags [2]uint8
+	// TCPState is conntrack's TCP state (TCP_CONNTRACK_*), when the
+	// message carries it.
+	TCPState uint8
 }
+
+// Conntrack TCP states (enum tcp_conntrack) that mean the connection was
+// closed.
+const (
+	TCPStateTimeWait = 7
+	TCPStateClose    = 8
+)
+
+// Closed reports whether the entry's TCP connection had closed (TIME_WAIT
+// or CLOSE) when the message was sent.
+func (i Info) Closed() bool { return i.TCPState == TCPStateTimeWait || i.TCPState == TCPStateClose }
 
 // Liberal reports whether both directions are marked BE_LIBERAL.
 func (i Info) Liberal() bool {
@@ -123,6 +139,8 @@ func DecodeInfo(b []byte) (Info, error) {
 						for tad.Next() {
 							b := tad.Bytes()
 							switch {
+							case tad.Type() == ctaProtoInfoTCPState && len(b) == 1:
+								info.TCPState = b[0]
 							case len(b) != 2:
 							case tad.Type() == ctaProtoInfoTCPFlagsOrig:
 								info.TCPFlags[0] = b[0]

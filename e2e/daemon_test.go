@@ -34,6 +34,9 @@ type DaemonConfig struct {
 	// ControlPorts is the control_ports value as YAML (default "[21]"),
 	// e.g. "[{port: 21, tls: passthrough-range, passive_ports: 30000-30100}]".
 	ControlPorts string
+	// PolicyExtra is more policy settings as YAML flow-mapping entries,
+	// e.g. "closed_linger: 10s".
+	PolicyExtra string
 }
 
 func gatewayConfig() DaemonConfig {
@@ -69,6 +72,9 @@ func (c DaemonConfig) YAML() string {
 	}
 	if c.TotalPinholes != 0 {
 		extra += fmt.Sprintf(", max_pinholes_total: %d", c.TotalPinholes)
+	}
+	if c.PolicyExtra != "" {
+		extra += ", " + c.PolicyExtra
 	}
 	return fmt.Sprintf(`log: {level: %s, format: json}
 queue: {num: %d, count: %d, fail_open: %v}

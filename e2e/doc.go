@@ -33,6 +33,15 @@
 // the same servers and clients without ftpalg through a gateway with the
 // passive range opened by hand.
 //
+// TestHostile (hostile_*_test.go) plays over 60 hostile control-channel
+// scripts (FTP bounce, bad numbers, text in the wrong place, malformed and
+// split streams, raw out-of-order/overlapping/spoofed segments from a
+// raw-socket server in rawtcp_test.go) through the DNAT gateway twice,
+// with ftpalg and with the kernel's helper, plus reset-policy variants and
+// pinhole exhaustion against small limits, and asserts pinholes, what
+// each end received and ftpalg's log. FTPALG_SECURITY_TABLE=path writes
+// the comparison table (SECURITY.md at the repository root).
+//
 // Every transfer is checked byte for byte (SHA-256). Addresses are taken
 // only from documentation and private ranges and are used only inside the
 // lab's namespaces.
@@ -63,6 +72,7 @@
 //	                     for passing tests too.
 //	FTPALG_E2E_KEEP=1    keep ftpalg's log and the lab's files on failure
 //	                     (the path is printed); namespaces are always removed.
+//	FTPALG_SECURITY_TABLE=path  TestHostile writes SECURITY.md there.
 //
 // Namespaces are named fte-<pid>-<n>; every namespace and every process a
 // test starts is removed in t.Cleanup, on failure too. On failure the test

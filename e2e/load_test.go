@@ -353,7 +353,7 @@ func loadClientAddr(i int) netip.Addr {
 // mainPID is the pid of the program a Proc runs: ip netns exec execs it
 // in place, so it is the Proc's own pid; should ip ever fork, it is its
 // only child.
-func mainPID(b *testing.B, p *Proc, comm string) int {
+func mainPID(b testing.TB, p *Proc, comm string) int {
 	pid := p.Pid()
 	if c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(c)) == comm {
 		return pid
@@ -380,7 +380,7 @@ func procChildren(pid int) []int {
 
 // procCPUTicks is utime+stime of a process from /proc/<pid>/stat, in
 // clock ticks; with children also cutime+cstime (the children it reaped).
-func procCPUTicks(b *testing.B, pid int, children bool) int64 {
+func procCPUTicks(b testing.TB, pid int, children bool) int64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		b.Fatalf("cpu time of pid %d: %v", pid, err)
@@ -429,7 +429,7 @@ func clockTick() time.Duration {
 }
 
 // procStatusKiB reads a "kB" line (VmHWM, VmRSS) of /proc/<pid>/status.
-func procStatusKiB(b *testing.B, pid int, key string) int64 {
+func procStatusKiB(b testing.TB, pid int, key string) int64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
@@ -452,7 +452,7 @@ type cpuTimes struct{ busy, total uint64 }
 
 // hostCPU reads the machine-wide "cpu" line of /proc/stat: busy is
 // everything but idle and iowait.
-func hostCPU(b *testing.B) cpuTimes {
+func hostCPU(b testing.TB) cpuTimes {
 	raw, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		b.Fatal(err)
@@ -479,7 +479,7 @@ func hostCPU(b *testing.B) cpuTimes {
 
 // divertPackets sums the packet counters of the rules in ftpalg's
 // divert-* chains: the control packets sent to the queues.
-func divertPackets(b *testing.B, ns *Netns, table string) uint64 {
+func divertPackets(b testing.TB, ns *Netns, table string) uint64 {
 	out, err := ns.Run("nft", "-j", "list", "table", "inet", table)
 	if err != nil {
 		b.Fatalf("nft -j list table inet %s: %v: %s", table, err, out)

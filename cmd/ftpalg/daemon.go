@@ -279,7 +279,7 @@ func (d *daemon) ctEvent(e ctnetlink.Event) {
 			flow := info.Flow()
 			d.cache.Delete(flow)
 			for _, w := range d.workers {
-				w.send(ctlMsg{kind: ctlEndFlow, flow: flow})
+				w.send(ctlMsg{kind: ctlEndFlow, flow: flow, closed: info.Closed()})
 			}
 		}
 		return
@@ -325,12 +325,13 @@ func (d *daemon) logStats() {
 	for _, w := range d.workers {
 		qs := w.queue.Stats()
 		w.mu.Lock()
-		ts := w.trStats
+		ts, live, livePins := w.trStats, w.live, w.livePins
 		w.mu.Unlock()
 		d.log.Info("queue stats", "queue", w.queue.Num(), "received", qs.Received, "lost", qs.Lost, "overruns", qs.Overruns,
 			"recv_errors", qs.RecvErrors, "verdicts", qs.Verdicts, "verdict_errors", qs.VerdictErrors,
 			"backlog_drops", w.backlogDrops.Load(), "sessions", ts.SessionsStarted, "rewrites", ts.Rewrites,
-			"refusals", ts.Refusals, "pinholes", ts.PinholesOpened, "modified", ts.Modified, "held", ts.Held)
+			"refusals", ts.Refusals, "pinholes", ts.PinholesOpened, "modified", ts.Modified, "held", ts.Held,
+			"sessions_ended", ts.SessionsEnded, "tracked", live, "tracked_pinholes", livePins)
 	}
 	d.log.Info("conntrack stats", "events", d.ctStats.Events.Load(), "overruns", d.ctStats.Overruns.Load(),
 		"errors", d.ctStats.Errors.Load(), "cached", d.cache.Len(), "pinholes", d.pins.len())

@@ -26,8 +26,9 @@ type worker struct {
 	tr    *conntrack.Tracker
 	log   *slog.Logger
 
-	in  chan nfq.Packet
-	ctl chan ctlMsg
+	in     chan nfq.Packet
+	ctl    ctlBox
+	ctlBuf []ctlMsg // the worker's scratch copy of what ctl held
 
 	res     conntrack.Result
 	pkt     rewrite.Packet
@@ -40,8 +41,11 @@ type worker struct {
 	backlogDrops atomic.Uint64
 	errs         func(error)
 
-	mu      sync.Mutex // guards trStats (a copy of tr.Stats for other goroutines)
+	mu      sync.Mutex // guards trStats, live and livePins (copies for other goroutines)
 	trStats conntrack.Stats
+	// live and livePins are the Tracker's session table and pinhole
+	// count at the last tick: what is still held, for the exit stats.
+	live, livePins int
 }
 
 // maxTried bounds the set of flows already looked up in conntrack.
@@ -58,6 +62,9 @@ type ctlMsg struct {
 	kind ctlKind
 	id   uint64
 	flow conntrack.Flow
+	// closed: the destroyed entry's connection had closed (TIME_WAIT,
+	// CLOSE), so a live session of the flow is a newer connection.
+	closed bool
 }
 
 func newWorker(d *daemon, idx int) (*worker, error) {
@@ -66,7 +73,7 @@ func newWorker(d *daemon, idx int) (*worker, error) {
 		idx:     idx,
 		log:     d.log.With("queue", d.cfg.Queue.Num+uint16(idx)),
 		in:      make(chan nfq.Packet, queueDepth),
-		ctl:     make(chan ctlMsg, 1024),
+		ctl:     ctlBox{wake: make(chan struct{}, 1)},
 		opening: make(map[uint64]int),
 		liberal: make(map[uint64]bool),
 		tried:   make(map[conntrack.Flow]bool),
@@ -118,13 +125,44 @@ func (backlogError) Error() string { return "worker backlog full: packet not ins
 
 func (w *worker) queueError(err error) { w.errs(err) }
 
-// send routes a control message to the worker without blocking; if its
-// channel is full the message is dropped (expiry still cleans up).
-func (w *worker) send(m ctlMsg) {
+// send routes a control message to the worker without blocking and
+// without dropping it: a burst of conntrack events (conntrack -D of many
+// entries, the end of a SYN flood) must end every session it names, or
+// those sessions stay until session_idle.
+func (w *worker) send(m ctlMsg) { w.ctl.put(m) }
+
+// ctlBox is a worker's inbox for control messages from the conntrack
+// listener. It grows instead of blocking the listener or dropping; what
+// it holds is bounded by the conntrack events of the namespace, and the
+// worker empties it whenever wake fires. mu guards msgs.
+type ctlBox struct {
+	mu   sync.Mutex
+	msgs []ctlMsg
+	wake chan struct{} // capacity 1: "msgs is not empty"
+}
+
+func (b *ctlBox) put(m ctlMsg) {
+	b.mu.Lock()
+	b.msgs = append(b.msgs, m)
+	b.mu.Unlock()
 	select {
-	case w.ctl <- m:
+	case b.wake <- struct{}{}:
 	default:
 	}
+}
+
+// take moves everything waiting into dst (reused) and returns it.
+func (b *ctlBox) take(dst []ctlMsg) []ctlMsg {
+	b.mu.Lock()
+	dst = append(dst[:0], b.msgs...)
+	clear(b.msgs)
+	if cap(b.msgs) > 4096 {
+		b.msgs = nil // let a burst's backing array go
+	} else {
+		b.msgs = b.msgs[:0]
+	}
+	b.mu.Unlock()
+	return dst
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -136,8 +174,11 @@ func (w *worker) run(ctx context.Context) {
 			return
 		case p := <-w.in:
 			w.packet(p)
-		case m := <-w.ctl:
-			w.control(m, time.Now())
+		case <-w.ctl.wake:
+			w.ctlBuf = w.ctl.take(w.ctlBuf)
+			for _, m := range w.ctlBuf {
+				w.control(m, time.Now())
+			}
 		case now := <-tick.C:
 			w.tick(now)
 		}
@@ -150,6 +191,7 @@ func (w *worker) tick(now time.Time) {
 	w.finish(now, 0, false)
 	w.mu.Lock()
 	w.trStats = w.tr.Stats
+	w.live, w.livePins = w.tr.Sessions(), w.tr.Pinholes()
 	w.mu.Unlock()
 }
 
@@ -159,7 +201,11 @@ func (w *worker) control(m ctlMsg, now time.Time) {
 	case ctlUsed:
 		w.tr.PinholeUsed(m.id, &w.res)
 	case ctlEndFlow:
-		w.tr.EndFlow(m.flow, now, &w.res)
+		if m.closed {
+			w.tr.EndClosedFlow(m.flow, now, &w.res)
+		} else {
+			w.tr.EndFlow(m.flow, now, &w.res)
+		}
 	}
 	w.finish(now, 0, false)
 }

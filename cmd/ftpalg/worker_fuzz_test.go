@@ -206,14 +206,9 @@ func (h *workerHarness) step(op pktfuzz.Op) {
 
 // control carries out the messages conntrack events routed to the worker.
 func (h *workerHarness) control() {
-	for {
-		select {
-		case m := <-h.w.ctl:
-			h.w.control(m, h.now)
-			h.check()
-		default:
-			return
-		}
+	for _, m := range h.w.ctl.take(nil) {
+		h.w.control(m, h.now)
+		h.check()
 	}
 }
 

@@ -202,12 +202,11 @@ func TestDecisionOrder(t *testing.T) {
 	w.d.ctEvent(ctnetlink.Event{Type: ctnetlink.EventNew, Info: ctnetlink.Info{Proto: 6, Mark: 0x2000,
 		Orig:  conntrack.Tuple{Src: netip.MustParseAddrPort("198.51.100.10:50000"), Dst: netip.MustParseAddrPort("203.0.113.1:30000")},
 		Reply: conntrack.Tuple{Src: netip.MustParseAddrPort("10.0.0.2:30000"), Dst: netip.MustParseAddrPort("198.51.100.10:50000")}}})
-	select {
-	case m := <-w.ctl:
-		w.control(m, time.Now())
-	default:
-		t.Fatal("the marked data connection was not routed to the pinhole's worker")
+	msgs := w.ctl.take(nil)
+	if len(msgs) != 1 {
+		t.Fatalf("the marked data connection was routed to the pinhole's worker %d times, want once", len(msgs))
 	}
+	w.control(msgs[0], time.Now())
 	if got := rec.take(); got != "remove 1" {
 		t.Fatalf("used: calls %q", got)
 	}
