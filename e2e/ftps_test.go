@@ -440,7 +440,7 @@ func TestFTPSCCC(t *testing.T) {
 			srv := startProftpdTLS(t, g.Server, serverPriv, ftpsOpts{TLS12: true})
 			d := ftpsDaemon(t, g, tls)
 			mark := d.Mark()
-			r := ftpsRun{Tool: Curl, TLS: tlsForce, CCC: true, CCCPassive: tc.passive, TLS12: true, Mode: PASV,
+			r := ftpsRun{Tool: Curl, TLS: tlsForce, CCC: true, CCCPassive: tc.passive, TLS12: true, Mode: PASV, ConnectTimeout: 15,
 				Steps: []ftpsStep{download(bigPath), upload("curl-ccc", false)}}
 			trace := r.run(t, g.Client, g.Dial, srv)
 			requireTLS(t, trace, "1.2")

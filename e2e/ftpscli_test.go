@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,10 @@ type ftpsRun struct {
 	// Hold (lftp only, 1-based): before step Hold, lftp creates the
 	// ready file and waits until the test calls Release.
 	Hold int
+	// ConnectTimeout (curl only) bounds the TCP connect and the server's
+	// greeting, in seconds (default 3). proftpd under load was once seen
+	// to greet after 3 s.
+	ConnectTimeout int
 }
 
 // ftpsSession is a started run.
@@ -174,7 +179,11 @@ func (r ftpsRun) curlArgs(host string, locals []string) []string {
 		if i > 0 {
 			args = append(args, "--next")
 		}
-		args = append(args, "-sS", "-v", "--connect-timeout", "3", "--max-time", "20", "--no-ftp-skip-pasv-ip")
+		ct := r.ConnectTimeout
+		if ct == 0 {
+			ct = 3
+		}
+		args = append(args, "-sS", "-v", "--connect-timeout", strconv.Itoa(ct), "--max-time", "30", "--no-ftp-skip-pasv-ip")
 		switch r.TLS {
 		case tlsTry:
 			args = append(args, "--ssl", "-k")
