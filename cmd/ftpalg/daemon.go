@@ -65,9 +65,10 @@ type daemon struct {
 // route "used" events), and what to put back if the table is rebuilt. mu
 // guards both maps.
 type pinIndex struct {
-	mu    sync.Mutex
-	byID  map[uint64]pinRec
-	byKey map[conntrack.Pinhole]uint64
+	mu        sync.Mutex
+	byID      map[uint64]pinRec
+	byKey     map[conntrack.Pinhole]uint64
+	nextPrune time.Time // when add next forgets expired records
 }
 
 type pinRec struct {
@@ -78,6 +79,20 @@ type pinRec struct {
 
 func (x *pinIndex) add(w *worker, p rules.Pin, now time.Time) {
 	x.mu.Lock()
+	if now.After(x.nextPrune) {
+		// Reset flows (and pins whose close was lost) are never removed
+		// one by one; once their kernel timeout passed they are gone
+		// from the table, so forget them here too.
+		x.nextPrune = now.Add(10 * time.Second)
+		for id, r := range x.byID {
+			if now.After(r.expires) {
+				delete(x.byID, id)
+				if r.pin.Kind == rules.KindPinhole && x.byKey[r.pin.Pinhole] == id {
+					delete(x.byKey, r.pin.Pinhole)
+				}
+			}
+		}
+	}
 	x.byID[p.ID] = pinRec{pin: p, owner: w, expires: now.Add(p.Timeout)}
 	if p.Kind == rules.KindPinhole {
 		x.byKey[p.Pinhole] = p.ID // only one-shot pinholes report their use

@@ -357,3 +357,19 @@ func TestResetOrder(t *testing.T) {
 		t.Fatalf("packet after the reset: calls %q, want drop", got)
 	}
 }
+
+// Reset flows are never closed one by one: the index forgets them, like
+// any record, once their kernel timeout has passed.
+func TestPinIndexForgetsExpired(t *testing.T) {
+	x := pinIndex{byID: map[uint64]pinRec{}, byKey: map[conntrack.Pinhole]uint64{}}
+	t0 := time.Unix(1_700_000_000, 0)
+	x.add(nil, rules.Pin{ID: resetPinID(1), Kind: rules.KindReset, Flow: testFlow, Timeout: 2 * time.Second}, t0)
+	x.add(nil, rules.Pin{ID: 7, Pinhole: conntrack.Pinhole{Src: client.Addr(), Dst: server}, Timeout: time.Minute}, t0.Add(time.Second))
+	if x.len() != 2 {
+		t.Fatalf("%d records, want 2", x.len())
+	}
+	x.add(nil, rules.Pin{ID: 8, Pinhole: conntrack.Pinhole{Src: client.Addr(), Dst: public}, Timeout: time.Minute}, t0.Add(15*time.Second))
+	if _, ok := x.byID[resetPinID(1)]; ok || x.len() != 2 {
+		t.Fatalf("expired reset flow still indexed: %d records", x.len())
+	}
+}
