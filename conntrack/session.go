@@ -236,6 +236,12 @@ func (s *Session) refuseClient(c *lineCtx, arg []byte, argOff int, r Reason, det
 		s.reset(c, r, detail)
 		return
 	}
+	s.replaceArg(c, ev, arg, argOff)
+}
+
+// replaceArg rewrites a command's argument (at argOff in the line) to
+// refusedArg and records the new line on ev; an empty argument is left.
+func (s *Session) replaceArg(c *lineCtx, ev *Event, arg []byte, argOff int) {
 	if len(arg) == 0 {
 		return
 	}
@@ -255,14 +261,8 @@ func (s *Session) blockAUTH(c *lineCtx, arg []byte) {
 	const detail = "TLS is blocked on this control port"
 	ev := s.event(c, "refuse", ReasonTLSBlocked, detail)
 	s.violation(c, ReasonTLSBlocked, detail)
-	if len(arg) == 0 {
-		return // a bare AUTH is a syntax error (501) anyway
-	}
-	argOff := len(c.line) - len(arg) - trailingBlanks(c.line)
-	start := c.start.Add(argOff)
-	if s.edit(c, start, start.Add(len(arg)), []byte(refusedArg)) {
-		ev.Rewrite = splicedText(c.line, argOff, len(arg), []byte(refusedArg))
-	}
+	// A bare AUTH is a syntax error (501) anyway.
+	s.replaceArg(c, ev, arg, len(c.line)-len(arg)-trailingBlanks(c.line))
 }
 
 // reset asks the Tracker to reset the session once the current packet's

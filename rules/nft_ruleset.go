@@ -318,24 +318,13 @@ func loadKey(f family) []expr.Any {
 // counter ct mark set ct mark | mark". The lookup leaves the key
 // registers alone, so the dynset reuses them.
 func pinholeRule(f family, mark uint32, pin *nftables.Set) []expr.Any {
-	r := []expr.Any{
-		&expr.Ct{Key: expr.CtKeySTATE, Register: reg1},
-		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: binaryutil.NativeEndian.PutUint32(0)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(0)},
-	}
-	r = append(r, nfproto(f)...)
-	r = append(r, tcp()...)
-	r = append(r, loadKey(f)...)
-	return append(r,
+	r := append(newTCP(f), loadKey(f)...)
+	r = append(r,
 		&expr.Lookup{SourceRegister: reg1, SetName: pin.Name, SetID: pin.ID},
 		&expr.Dynset{SrcRegKey: reg1, SetName: pin.Name, SetID: pin.ID, Operation: dynsetOpDelete},
 		&expr.Counter{},
-		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1},
-		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(^mark), Xor: binaryutil.NativeEndian.PutUint32(mark)},
-		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1, SourceRegister: true},
 	)
+	return append(r, setMark(mark)...)
 }
 
 // newTCP is "ct state new" followed by "meta nfproto F meta l4proto tcp".
