@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpalg/ftpalg/internal/pktfuzz"
 	"golang.org/x/sys/unix"
 )
 
@@ -233,7 +234,6 @@ func tcpBurst(ns *Netns, src netip.Addr, firstPort uint16, dst netip.AddrPort, n
 		defer unix.Close(fd)
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 		to := &unix.SockaddrInet4{Addr: dst.Addr().As4()}
-		pkt := make([]byte, 40)
 		start := time.Now()
 		for i := 0; i < n; i++ {
 			sport := firstPort + uint16(i)
@@ -242,7 +242,7 @@ func tcpBurst(ns *Netns, src netip.Addr, firstPort uint16, dst netip.AddrPort, n
 				flags byte
 				seq   uint32
 			}{{0x02, seq}, {0x04, seq + 1}} {
-				buildTCP4(pkt, src, dst.Addr(), sport, dst.Port(), fl.seq, fl.flags)
+				pkt := pktfuzz.Build(netip.AddrPortFrom(src, sport), dst, fl.seq, 0, fl.flags, nil)
 				for {
 					err := unix.Sendto(fd, pkt, 0, to)
 					if err == unix.ENOBUFS || err == unix.EAGAIN {
@@ -260,59 +260,6 @@ func tcpBurst(ns *Netns, src netip.Addr, firstPort uint16, dst netip.AddrPort, n
 		return nil
 	})
 	return took, err
-}
-
-// buildTCP4 writes a 20-byte IPv4 header (checksum and length are filled
-// in by the kernel for IPPROTO_RAW, but are set anyway) and a 20-byte TCP
-// header without options into b (40 bytes).
-func buildTCP4(b []byte, src, dst netip.Addr, sport, dport uint16, seq uint32, flags byte) {
-	clear(b)
-	s, d := src.As4(), dst.As4()
-	b[0] = 0x45
-	be16(b[2:], 40)
-	be16(b[6:], 0x4000) // DF
-	b[8] = 64
-	b[9] = unix.IPPROTO_TCP
-	copy(b[12:16], s[:])
-	copy(b[16:20], d[:])
-	be16(b[10:], ^fold(sum16(b[:20], 0)))
-	tcp := b[20:]
-	be16(tcp[0:], sport)
-	be16(tcp[2:], dport)
-	be32(tcp[4:], seq)
-	tcp[12] = 5 << 4
-	tcp[13] = flags
-	be16(tcp[14:], 64240)
-	// Pseudo-header: addresses, protocol, TCP length.
-	var ph [12]byte
-	copy(ph[0:4], s[:])
-	copy(ph[4:8], d[:])
-	ph[9] = unix.IPPROTO_TCP
-	be16(ph[10:], 20)
-	be16(tcp[16:], ^fold(sum16(tcp, sum16(ph[:], 0))))
-}
-
-func be16(b []byte, v uint16) { b[0], b[1] = byte(v>>8), byte(v) }
-func be32(b []byte, v uint32) {
-	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
-}
-
-// sum16 adds b as big-endian 16-bit words to acc (RFC 1071).
-func sum16(b []byte, acc uint32) uint32 {
-	for i := 0; i+1 < len(b); i += 2 {
-		acc += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		acc += uint32(b[len(b)-1]) << 8
-	}
-	return acc
-}
-
-func fold(acc uint32) uint16 {
-	for acc > 0xffff {
-		acc = acc>>16 + acc&0xffff
-	}
-	return uint16(acc)
 }
 
 // nftCounter reads the packets of the first counter in a chain whose rule
