@@ -1,62 +1,18 @@
 package conntrack
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/ftpalg/ftpalg/internal/pktfuzz"
 	"github.com/ftpalg/ftpalg/rewrite"
 )
 
 // buildPacket makes an IPv4 or IPv6 TCP packet with correct checksums.
 // sack, if not nil, adds one SACK option block per pair.
 func buildPacket(src, dst netip.AddrPort, seq, ack uint32, flags uint8, payload []byte, sack ...[2]uint32) []byte {
-	opts := []byte{}
-	if len(sack) > 0 {
-		opts = append(opts, 1, 1, 5, byte(2+8*len(sack)))
-		for _, b := range sack {
-			opts = binary.BigEndian.AppendUint32(opts, b[0])
-			opts = binary.BigEndian.AppendUint32(opts, b[1])
-		}
-	}
-	tcpLen := 20 + len(opts)
-	tcp := make([]byte, tcpLen, tcpLen+len(payload))
-	binary.BigEndian.PutUint16(tcp[0:], src.Port())
-	binary.BigEndian.PutUint16(tcp[2:], dst.Port())
-	binary.BigEndian.PutUint32(tcp[4:], seq)
-	binary.BigEndian.PutUint32(tcp[8:], ack)
-	tcp[12] = byte(tcpLen/4) << 4
-	tcp[13] = flags
-	binary.BigEndian.PutUint16(tcp[14:], 65535)
-	copy(tcp[20:], opts)
-	tcp = append(tcp, payload...)
-	var pseudo uint32
-	var ip []byte
-	if src.Addr().Is4() {
-		ip = make([]byte, 20)
-		ip[0] = 0x45
-		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(tcp)))
-		ip[8] = 64
-		ip[9] = 6
-		s, d := src.Addr().As4(), dst.Addr().As4()
-		copy(ip[12:], s[:])
-		copy(ip[16:], d[:])
-		binary.BigEndian.PutUint16(ip[10:], ^rewrite.Checksum(ip, 0))
-		pseudo = uint32(rewrite.Checksum(ip[12:20], 6+uint32(len(tcp))))
-	} else {
-		ip = make([]byte, 40)
-		ip[0] = 0x60
-		binary.BigEndian.PutUint16(ip[4:], uint16(len(tcp)))
-		ip[6] = 6
-		ip[7] = 64
-		s, d := src.Addr().As16(), dst.Addr().As16()
-		copy(ip[8:], s[:])
-		copy(ip[24:], d[:])
-		pseudo = uint32(rewrite.Checksum(ip[8:40], 6+uint32(len(tcp))))
-	}
-	binary.BigEndian.PutUint16(tcp[16:], ^rewrite.Checksum(tcp, pseudo))
-	return append(ip, tcp...)
+	return pktfuzz.Build(src, dst, seq, ack, flags, payload, sack...)
 }
 
 // verifyChecksums checks a packet's IPv4 header and TCP checksums.
