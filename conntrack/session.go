@@ -50,8 +50,8 @@ type Session struct {
 	// AUTH may open a pinhole.
 	authPending bool
 	epsvAll     bool
-	opaque    bool
-	ended     bool
+	opaque      bool
+	ended       bool
 
 	pending [pendingCap]pendingCmd
 	pHead   int
@@ -95,13 +95,13 @@ type rangeOpen struct {
 
 // lineCtx is one complete line handed up by the stream layer.
 type lineCtx struct {
-	dir     Dir
-	line    []byte      // without line ending
-	start   rewrite.Seq // original sequence number of line[0]
-	end     rewrite.Seq // original sequence number just after the line's terminator
+	dir   Dir
+	line  []byte      // without line ending
+	start rewrite.Seq // original sequence number of line[0]
+	end   rewrite.Seq // original sequence number just after the line's terminator
 	// long: the line was over MaxLine; line holds only its first bytes.
 	// It counts in pairing but announces nothing and is never edited.
-	long bool
+	long    bool
 	ack     rewrite.Seq // ack of the segment completing the line, in the other direction's original space
 	hasAck  bool
 	now     time.Time
