@@ -176,6 +176,25 @@ func TestF1TLSSignsMakeTheChannelOpaque(t *testing.T) {
 			l.send(FromServer, "234 Proceed\r\n")
 			l.send(FromClient, plantedHello)
 		}, opens: 0, want: []Reason{ReasonLineTooLong}, check: opaqueFired},
+		{name: "234 after a bare LF", run: func(l *lab) {
+			l.send(FromClient, "NOOP\r\n")
+			l.send(FromServer, "200 ok\n234 Proceed\n")
+			l.send(FromClient, plantedHello)
+		}, opens: 0, want: []Reason{ReasonTLSUnpaired}, check: opaqueFired},
+		{name: "234 split after its first two bytes, after a bare LF", run: func(l *lab) {
+			l.send(FromClient, "NOOP\r\n")
+			l.send(FromServer, "200 ok\n23")
+			l.send(FromServer, "4 Proceed\r\n")
+			l.send(FromClient, plantedHello)
+		}, opens: 0, want: []Reason{ReasonTLSUnpaired}, check: opaqueFired},
+		{name: "paired 234 ended by a bare LF", run: func(l *lab) {
+			l.send(FromClient, "AUTH TLS\r\n")
+			l.send(FromServer, "234 Proceed\n")
+			l.send(FromClient, plantedHello)
+		}, opens: 0, clean: true, check: opaqueFired},
+		{name: "ClientHello after a bare LF", run: func(l *lab) {
+			l.send(FromClient, "NOOP\n"+plantedHello)
+		}, opens: 0, want: []Reason{ReasonTLSUnpaired}, check: opaqueFired},
 		{name: "ClientHello with no 234 seen at all", run: func(l *lab) {
 			l.send(FromClient, "AUTH TLS\r\n")
 			l.send(FromServer, "2")
