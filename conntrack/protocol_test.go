@@ -19,7 +19,7 @@ func TestProtocolRules(t *testing.T) {
 		name    string
 		steps   []step
 		opens   int
-		reason  Reason // a violation with this reason must be reported
+		reason  Reason // a violation with this reason must be reported; 0: no violation at all
 		peerHas string // the receiving peer's stream ends with this
 	}{
 		{"passive", []step{c("PASV\r\n"), s("227 Entering Passive Mode (203,0,113,10,195,80)\r\n")}, 1, 0, ""},
@@ -71,9 +71,11 @@ func TestProtocolRules(t *testing.T) {
 			if n := len(l.effects(EffOpenPinhole)); n != tc.opens {
 				t.Errorf("%d pinholes opened, want %d; events %+v", n, tc.opens, l.Events)
 			}
-			if tc.reason != 0 {
+			if v := l.effects(EffViolation); tc.reason == 0 && len(v) != 0 {
+				t.Errorf("violations %+v, want none", v)
+			} else if tc.reason != 0 {
 				found := false
-				for _, v := range l.effects(EffViolation) {
+				for _, v := range v {
 					found = found || v.Reason == tc.reason
 				}
 				if !found {
