@@ -6,7 +6,6 @@ package conntrack
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -408,16 +407,9 @@ func TestSplitAnnouncementIsHeldForItsRefusal(t *testing.T) {
 }
 
 // TestLineLimitCountsTheCR: a line of n bytes before its line ending is
-// kept or discarded alike whether it ends in CRLF or in a bare LF. It fails:
-// on a CRLF stream the CR counts against MaxLine (stream.go feed and
-// partial compare the bytes up to the LF, CR included), so a 1024-byte
-// line is discarded with CRLF and kept with LF. Skipped until the other
-// engineer's stream.go change settles which length the README means; run
-// it with FTPALG_KNOWN_BUGS=1.
+// kept or discarded alike whether it ends in CRLF or in a bare LF (MaxLine
+// counts the line without its ending; the CR of a CRLF once counted).
 func TestLineLimitCountsTheCR(t *testing.T) {
-	if os.Getenv("FTPALG_KNOWN_BUGS") == "" {
-		t.Skip("known bug: the CR of a CRLF line counts against max_line (set FTPALG_KNOWN_BUGS=1 to run)")
-	}
 	port := "PORT 198,51,100,7,200,10"
 	for _, n := range []int{1023, 1024, 1025} {
 		kept := map[bool]bool{}

@@ -168,7 +168,9 @@ func (t *Tracker) feed(s *Session, c *lineCtx, data []byte, pos rewrite.Seq) {
 			h.lineStart = pos
 			continue
 		}
-		if len(h.line)+len(chunk) > t.pol.MaxLine {
+		if n := len(h.line) + len(chunk); n > t.pol.MaxLine && !(n == t.pol.MaxLine+1 && crlf) {
+			// MaxLine counts the line without its ending: the CR of a
+			// CRLF does not count.
 			t.tooLong(s, c, h, chunk)
 			t.longLine(s, c, h, h.longHead[:h.longHeadN], pos)
 			h.line = h.line[:0]
@@ -204,7 +206,11 @@ func (t *Tracker) partial(s *Session, c *lineCtx, h *half, b []byte) {
 	if h.discard {
 		return
 	}
-	if len(h.line)+len(b) > t.pol.MaxLine {
+	limit := t.pol.MaxLine
+	if b[len(b)-1] == '\r' {
+		limit++ // it may be the CR of the line's CRLF, which does not count
+	}
+	if len(h.line)+len(b) > limit {
 		t.tooLong(s, c, h, b)
 		h.line = h.line[:0]
 		h.discard = true
