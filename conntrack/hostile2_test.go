@@ -392,6 +392,18 @@ func TestF5BlindPackets(t *testing.T) {
 				t.Errorf("session did not end: %+v", l.Effects)
 			}
 		}},
+		{name: "a reused port the server accepts replaces the session", run: func(l *lab) {
+			c, srv := l.ep[FromClient], l.ep[FromServer]
+			l.raw(FromClient, 5000, rewrite.FlagSYN, "")
+			l.deliver(FromServer, buildPacket(srv.addr, c.addr, 9000, 5001, rewrite.FlagSYN|rewrite.FlagACK, nil))
+			l.deliver(FromClient, buildPacket(c.addr, srv.addr, 5001, 9001, rewrite.FlagACK, nil))
+			l.deliver(FromServer, buildPacket(srv.addr, c.addr, 9001, 5001, rewrite.FlagACK|rewrite.FlagPSH, []byte("220 again\r\n")))
+			l.deliver(FromClient, buildPacket(c.addr, srv.addr, 5001, 9012, rewrite.FlagACK|rewrite.FlagPSH, []byte("PORT 198,51,100,7,200,10\r\n")))
+		}, opens: 1, clean: true, check: func(t *testing.T, l *lab) {
+			if n, m := len(l.effects(EffSessionStart)), len(l.effects(EffSessionEnd)); n != 1 || m != 1 {
+				t.Errorf("%d sessions started, %d ended; want 1 and 1", n, m)
+			}
+		}},
 		{name: "spoofed SYN on a live session", run: func(l *lab) {
 			l.raw(FromClient, 12345, rewrite.FlagSYN, "")
 			pasv(l)

@@ -78,6 +78,12 @@ type Session struct {
 
 	lastSeen time.Time
 	endedAt  time.Time
+
+	// reopen: a SYN with another sequence number (reopenISN) arrived
+	// while the session was live; a SYN-ACK acknowledging it replaces
+	// the session (Tracker.reopen).
+	reopen    bool
+	reopenISN rewrite.Seq
 }
 
 // ID is the session's number, unique within its Tracker.

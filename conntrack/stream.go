@@ -24,6 +24,7 @@ type half struct {
 	next     rewrite.Seq // next original byte to inspect
 	released rewrite.Seq // bytes before this have been handed out in order
 	fin      bool        // the sender's FIN was seen in order, at finSeq
+	csum     uint8       // CaptureChecksums: how this direction's checksums are read
 	finSeq   rewrite.Seq
 
 	line      []byte // the incomplete line so far (bounded by MaxLine)
