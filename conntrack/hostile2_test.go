@@ -457,6 +457,10 @@ func TestF7CommandsWhileEndingOrSwitching(t *testing.T) {
 			l.send(FromClient, "PASV\r\nQUIT\r\n")
 			l.send(FromServer, "227 Entering Passive Mode (203,0,113,10,195,80)\r\n")
 		}, opens: 0, want: []Reason{ReasonClosing}},
+		{name: "PORT after a 421", run: func(l *lab) {
+			l.send(FromServer, "421 Timeout.\r\n")
+			l.send(FromClient, "PORT 198,51,100,7,200,10\r\n")
+		}, opens: 0, want: []Reason{ReasonClosing}},
 		{name: "QUIT refused: PORT works again", run: func(l *lab) {
 			l.send(FromClient, "QUIT\r\n")
 			l.send(FromServer, "500 not now\r\n")
