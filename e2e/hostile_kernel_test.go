@@ -93,4 +93,9 @@ var kernelObserved = map[string]expect{
 	"raw-227-spoofed-line-ahead-wrong-ack":     {pins: []string{kRaw}, sees: []string{kPubRw, "!c:156,64", noopOK}},
 	"raw-227-spoofed-behind-window":            {pins: []string{kRaw}, sees: []string{kPubRw, "!c:156,64", noopOK}},
 	"raw-227-spoofed-beyond-gap":               {sees: []string{"!c:156,64"}},
+
+	"f1-234-ack-before-auth-curl":        {probes: []bool{false}},
+	"f1-234-ack-before-auth-python":      {probes: []bool{false}},
+	"f1-234-after-200-dash-curl":         {probes: []bool{false}},
+	"f1-long-feat-reply-then-234-python": {probes: []bool{false}},
 }

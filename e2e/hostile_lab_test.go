@@ -186,6 +186,9 @@ func (h *hostileLab) snapshot() []string {
 // run plays one case in the lab and checks it; it returns what happened.
 func (h *hostileLab) run(t *testing.T, c *hostileCase) outcome {
 	t.Helper()
+	if c.ftps != nil {
+		return h.runFTPS(t, c)
+	}
 	kernel := h.kind == adminKernelHelper
 	if kernel {
 		h.GW.Run("conntrack", "-F", "expect")
@@ -651,6 +654,9 @@ func writeSecurityTable(t *testing.T, path string, cases []*hostileCase, ft, kh 
 		}
 		if !ok2 && strings.Contains(c.cat, "reset policy") {
 			kp, ks = "n/a", "n/a: the kernel helper has no violation policy"
+		}
+		if !ok2 && strings.Contains(c.cat, "tls: allow") {
+			kp, ks = "n/a", "n/a: the kernel helper has no TLS policy (see the tls: block row)"
 		}
 		n++
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", c.name, c.cat, esc(f.pinholes), esc(f.session), esc(f.log), esc(kp), esc(ks))

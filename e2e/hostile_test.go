@@ -50,6 +50,9 @@ type hostileCase struct {
 	// case where timing decides (altWhy says how).
 	ftpalgAlt *expect
 	altWhy    string
+	// ftps, when set, makes the case an F1 run (hostile_ftps_test.go):
+	// a malicious FTPS server and a real TLS client instead of steps.
+	ftps *ftpsAttack
 }
 
 // Ports and tuples used by the scripts.
@@ -291,6 +294,7 @@ func hostileCases() []*hostileCase {
 func TestHostile(t *testing.T) {
 	cases := hostileCases()
 	cases = append(cases, rawCases()...)
+	cases = append(cases, f1Cases("block")...)
 	if len(cases) < 40 {
 		t.Fatalf("only %d cases", len(cases))
 	}
@@ -307,6 +311,7 @@ func TestHostile(t *testing.T) {
 		seen[c.name] = true
 	}
 	resets := resetCases(cases)
+	allow := f1Cases("allow")
 	exhaustion := []struct {
 		name string
 		run  func(*testing.T, *exhaustEnv, *Daemon) outcome
@@ -317,6 +322,7 @@ func TestHostile(t *testing.T) {
 	}
 	rows := append([]*hostileCase{}, cases...)
 	rows = append(rows, resets...)
+	rows = append(rows, allow...)
 	for _, x := range exhaustion {
 		rows = append(rows, &hostileCase{name: x.name, cat: "exhaustion"})
 	}
@@ -347,6 +353,21 @@ func TestHostile(t *testing.T) {
 				})
 			}
 			noDaemonErrors(t, hr.d)
+		})
+		// F1 with tls: allow on the control port (the main lab's port
+		// has the default, block).
+		t.Run("tls-allow", func(t *testing.T) {
+			cfg := gatewayConfig()
+			cfg.ControlPorts = "[{port: 21, tls: allow}]"
+			ha := newHostileLab(t, adminFtpalg, &cfg)
+			for _, c := range allow {
+				t.Run(c.name, func(t *testing.T) {
+					o := ha.run(t, c)
+					o.failed = t.Failed()
+					ft[c.name] = o
+				})
+			}
+			noDaemonErrors(t, ha.d)
 		})
 		t.Run("exhaustion", func(t *testing.T) {
 			g, d := exhaustLab(t, adminFtpalg)
