@@ -8,7 +8,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -429,6 +431,34 @@ func (tp *tap) stop() [][]byte {
 	tp.mu.Unlock()
 	<-tp.done
 	unix.Close(tp.fd)
+	return tp.payloads()
+}
+
+// writePcap writes the captured packets (IPv4, no link header) as a
+// pcap file (LINKTYPE_RAW), for tshark.
+func (tp *tap) writePcap(path string) error {
+	var b bytes.Buffer
+	hdr := make([]byte, 24)
+	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
+	binary.LittleEndian.PutUint16(hdr[4:], 2)
+	binary.LittleEndian.PutUint16(hdr[6:], 4)
+	binary.LittleEndian.PutUint32(hdr[16:], 65535)
+	binary.LittleEndian.PutUint32(hdr[20:], 101)
+	b.Write(hdr)
+	now := time.Now()
+	for i, p := range tp.pkts {
+		rec := make([]byte, 16)
+		binary.LittleEndian.PutUint32(rec[0:], uint32(now.Unix()))
+		binary.LittleEndian.PutUint32(rec[4:], uint32(i))
+		binary.LittleEndian.PutUint32(rec[8:], uint32(len(p)))
+		binary.LittleEndian.PutUint32(rec[12:], uint32(len(p)))
+		b.Write(rec)
+		b.Write(p)
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+func (tp *tap) payloads() [][]byte {
 	var out [][]byte
 	for _, p := range tp.pkts {
 		if len(p) < 40 || p[0]>>4 != 4 || p[9] != unix.IPPROTO_TCP {
@@ -586,6 +616,12 @@ func (h *hostileLab) runFTPS(t *testing.T, c *hostileCase) outcome {
 	case <-time.After(20 * time.Second):
 	}
 	pls := tp.stop()
+	if dir := os.Getenv("FTPALG_E2E_F1_PCAP"); dir != "" {
+		// What the client sent, for tshark (not part of the checks).
+		if err := tp.writePcap(filepath.Join(dir, c.name+"-"+map[bool]string{true: "kernel", false: "ftpalg"}[kernel]+".pcap")); err != nil {
+			t.Logf("pcap: %v", err)
+		}
+	}
 	// Wait for ftpalg to end the sessions.
 	var sessions []string
 	ended := true
