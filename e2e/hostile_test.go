@@ -36,6 +36,9 @@ type expect struct {
 	sees []string
 	// log (ftpalg): every "msg/reason" refusal or reset of the session.
 	log []string
+	// anyLog: the log is recorded, not judged (cases whose pinholes and
+	// probes are the point, where more than one refusal reason is sound).
+	anyLog bool
 	// probes: per probe step, whether the connection may get through.
 	probes []bool
 }
@@ -280,6 +283,7 @@ func hostileCases() []*hostileCase {
 			ftpalg: expect{sees: []string{"c:501", "c:200 ", "c:221"}, log: []string{"refuse/low-port"}},
 			kernel: expect{sees: []string{"c:221"}}},
 	}
+	cs = append(cs, secondRoundCases()...)
 	// EPSV ALL, then PASV: the 227 must not count.
 	for _, c := range cs {
 		if c.name == "227-after-epsv-all" {
@@ -287,6 +291,39 @@ func hostileCases() []*hostileCase {
 		}
 	}
 	return cs
+}
+
+// secondRoundCases are scripted rows for findings F2, F3, F4 and F7 of
+// the second hostile-input round (issue 9).
+func secondRoundCases() []*hostileCase {
+	long := strings.Repeat("x", 1100)
+	pasvOpen := probe(fromClient, ap("203.0.113.1:30000"), ap("10.0.0.2:30000"), true)
+	return []*hostileCase{
+		// F2: EPSV ALL forbids PORT, EPRT and PASV, not EPSV.
+		{name: "f2-epsv-after-epsv-all", cat: "placement", steps: script(login(),
+			steps(CL("EPSV ALL"), SL("200 EPSV ALL ok"), CL("EPSV"), SL("229 Entering Extended Passive Mode (|||30000|)"), pasvOpen), noopQuit()),
+			ftpalg: expect{pins: []string{"10.0.0.2:30000"}, sees: []string{"c:229 Entering Extended Passive Mode (|||", noopOK}, probes: []bool{true}}},
+		// F3: a discarded over-long reply still answers its command.
+		{name: "f3-long-reply-then-pasv", cat: "stream", steps: script(login(),
+			steps(CL("NOOP"), SL("200 "+long), CL("PASV"), SL(pasv30000), pasvOpen), noopQuit()),
+			ftpalg: expect{pins: []string{"10.0.0.2:30000"}, sees: []string{"c:227 Entering Passive Mode (" + publicTuple + ")", noopOK},
+				log: []string{"refuse/line-too-long"}, probes: []bool{true}}},
+		{name: "f3-long-reply-then-port-500", cat: "stream", steps: script(login(),
+			steps(CL("NOOP"), SL("200 "+long), CL(portClient), SL("500 Illegal PORT command."), probeClient(40000)), noopQuit()),
+			ftpalg: expect{pins: []string{"198.51.100.10:40000"}, sees: []string{"s:" + portClient, noopOK}, log: []string{"refuse/line-too-long"}}},
+		// F4: a multi-line reply that never ends with its own code must
+		// not freeze pairing: the 500 to PORT withdraws its pinhole.
+		{name: "f4-unended-multiline-then-port-500", cat: "placement", steps: script(login(),
+			steps(CL("NOOP"), S("200-start\r\n250 done\r\n"), CL(portClient), SL("500 Illegal PORT command."), probeClient(40000)), noopQuit()),
+			ftpalg: expect{pins: []string{"198.51.100.10:40000"}, sees: []string{"s:" + portClient, noopOK}}},
+		// F7: nothing counts after QUIT, or while AUTH awaits its reply.
+		{name: "f7-quit-and-port-one-segment", cat: "placement", steps: script(login(),
+			steps(C("QUIT\r\n"+portClient+"\r\n"), probeClient(40000), SL("221 bye"))),
+			ftpalg: expect{sees: []string{"s:QUIT"}, anyLog: true}},
+		{name: "f7-auth-and-port-one-segment", cat: "placement", steps: script(login(),
+			steps(C("AUTH TLS\r\n"+portClient+"\r\n"), probeClient(40000), SL("504 no TLS here"), SL("500 no")), noopQuit()),
+			ftpalg: expect{sees: []string{noopOK}, anyLog: true}},
+	}
 }
 
 // TestHostile runs every case through ftpalg and through the kernel
