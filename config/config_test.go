@@ -22,8 +22,53 @@ func TestDefaultIsValid(t *testing.T) {
 	if err := Default().Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := Default().Policy, conntrack.DefaultPolicy(); got != want {
-		t.Errorf("Default().Policy = %+v, want conntrack.DefaultPolicy() %+v", got, want)
+}
+
+// TestDefaultIsDocumented compares Default() with the defaults as the
+// README ("Install for real use", "Policy (defaults)", "Lines split across
+// segments", "FTPS") and testdata/ftpalg.yaml state them, written out as
+// literals: a changed default must change this test and the documents.
+func TestDefaultIsDocumented(t *testing.T) {
+	wantPolicy := conntrack.Policy{
+		MinDataPort:       1024,                      // data ports below 1024 refused
+		BounceCheck:       true,                      // RFC 2577 bounce protection
+		MaxPinholes:       4,                         // per session
+		MaxClientPinholes: 64,                        // per client address
+		MaxTotalPinholes:  4096,                      // in total
+		Violation:         conntrack.ViolationRefuse, // policy.violation: refuse
+		PinholeTimeout:    30 * time.Second,          // pinholes live 30 s
+		MaxLine:           1024,                      // lines over 1024 bytes discarded
+		HoldTimeout:       250 * time.Millisecond,    // held at most 250 ms,
+		MaxHeldSegments:   64,                        // 64 segments
+		MaxHeldBytes:      4096,                      // and 4096 bytes
+		Midstream:         true,                      // policy.midstream: true
+		MaxSessions:       65536,                     // policy.max_sessions: 65536
+		SessionIdle:       2 * time.Hour,             // policy.session_idle: 2h
+		ClosedLinger:      2 * time.Minute,           // policy.closed_linger: 2m
+	}
+	d := Default()
+	if d.Policy != wantPolicy {
+		t.Errorf("Default().Policy =\n %+v\nwant the documented\n %+v", d.Policy, wantPolicy)
+	}
+	if p := conntrack.DefaultPolicy(); p != wantPolicy {
+		t.Errorf("conntrack.DefaultPolicy() =\n %+v\nwant the documented\n %+v", p, wantPolicy)
+	}
+	want := Config{
+		Log:          Log{Level: slog.LevelInfo, Format: "text"},
+		Queue:        Queue{Num: 0, Count: 1, FailOpen: true, MaxLen: 4096},
+		ControlPorts: []uint16{21},
+		Hooks:        []string{"forward"},
+		Table:        "ftpalg",
+		Pinhole:      Pinhole{Timeout: 30 * time.Second, Mark: 0x2000},
+		Policy:       wantPolicy,
+	}
+	if !reflect.DeepEqual(d, want) {
+		t.Errorf("Default() =\n %+v\nwant the documented\n %+v", d, want)
+	}
+	// A control port without a TLS entry blocks AUTH (README, FTPS: block
+	// is the default).
+	if r := d.TLSRule(21); r != (conntrack.TLSRule{Mode: conntrack.TLSBlock}) {
+		t.Errorf("Default().TLSRule(21) = %+v, want block", r)
 	}
 }
 

@@ -47,6 +47,12 @@ const (
 	ReasonTotalLimit  // all sessions together hold the maximum of pinholes
 	ReasonTLSBlocked  // AUTH refused by the control port's TLS policy
 	ReasonCleared     // TLS ended (CCC): the passive-range pinhole closes
+	// Added with the second hostile-input round.
+	ReasonTLSUnpaired // a side started TLS without an AUTH the server accepted in order
+	ReasonTLSPending  // announcement while an AUTH awaits its reply
+	ReasonAmbiguous   // 227/229 ending another reply's multi-line text: clients disagree
+	ReasonAfterFIN    // data after the sender's FIN: the receiver discards it
+	ReasonBadChecksum // checksum does not verify: the receiver discards it
 )
 
 var reasonNames = [...]string{
@@ -83,6 +89,11 @@ var reasonNames = [...]string{
 	ReasonTotalLimit:      "total-pinhole-limit",
 	ReasonTLSBlocked:      "tls-blocked",
 	ReasonCleared:         "tls-cleared",
+	ReasonTLSUnpaired:     "tls-unpaired",
+	ReasonTLSPending:      "tls-pending",
+	ReasonAmbiguous:       "ambiguous-reply",
+	ReasonAfterFIN:        "after-fin",
+	ReasonBadChecksum:     "bad-checksum",
 }
 
 func (r Reason) String() string {

@@ -44,9 +44,14 @@ type Session struct {
 	greeted   bool // 220 seen (or picked up mid-stream)
 	midstream bool // handshake not seen: replies may answer unseen commands
 	closing   bool // QUIT/221 or 421 seen: no new pinholes
-	epsvAll   bool
-	opaque    bool
-	ended     bool
+	quitSent  bool // QUIT sent, its reply outstanding: no new pinholes
+	// authPending: AUTH sent, its reply outstanding. The client starts
+	// TLS as soon as the 234 comes, so nothing it pipelined after the
+	// AUTH may open a pinhole.
+	authPending bool
+	epsvAll     bool
+	opaque      bool
+	ended       bool
 
 	pending [pendingCap]pendingCmd
 	pHead   int
@@ -90,9 +95,13 @@ type rangeOpen struct {
 
 // lineCtx is one complete line handed up by the stream layer.
 type lineCtx struct {
-	dir     Dir
-	line    []byte      // without line ending
-	start   rewrite.Seq // original sequence number of line[0]
+	dir   Dir
+	line  []byte      // without line ending
+	start rewrite.Seq // original sequence number of line[0]
+	end   rewrite.Seq // original sequence number just after the line's terminator
+	// long: the line was over MaxLine; line holds only its first bytes.
+	// It counts in pairing but announces nothing and is never edited.
+	long    bool
 	ack     rewrite.Seq // ack of the segment completing the line, in the other direction's original space
 	hasAck  bool
 	now     time.Time
@@ -148,10 +157,16 @@ func (s *Session) ensureTuples() {
 func (s *Session) clientLine(c *lineCtx) {
 	verb, arg := splitCommand(c.line)
 	kind := classify(verb, arg)
-	end := c.start.Add(len(c.line)) // the line ending follows; pairing uses the line start + length (see pushPending)
-	ord := s.push(kind, end, c)
+	// The server has the command once it has its terminator: pairing
+	// waits for an ACK of c.end.
+	ord := s.push(kind, c.end, c)
 	switch kind {
 	case cmdPORT, cmdEPRT:
+		if c.long {
+			// Discarded (tooLong logged it): the server may still
+			// accept it, but no pinhole opens for it.
+			return
+		}
 		s.clientAnnounce(c, kind, arg, ord)
 	case cmdPASV:
 		if s.epsvAll {
@@ -159,8 +174,11 @@ func (s *Session) clientLine(c *lineCtx) {
 			// be refused too. Log here where the client broke the rule.
 			s.event(c, "ignore", ReasonEPSVAll, "PASV after EPSV ALL")
 		}
+	case cmdQUIT:
+		s.quitSent = true
 	case cmdAUTH:
-		if s.tls.Mode == TLSBlock {
+		s.authPending = true
+		if s.tls.Mode == TLSBlock && !c.long {
 			s.blockAUTH(c, arg)
 		}
 	case cmdTransfer:
@@ -192,6 +210,11 @@ func (s *Session) push(kind cmdKind, end rewrite.Seq, c *lineCtx) uint64 {
 
 func (s *Session) clientAnnounce(c *lineCtx, kind cmdKind, arg []byte, ord uint64) {
 	s.ensureTuples()
+	if s.epsvAll {
+		argOff := len(c.line) - len(arg) - trailingBlanks(c.line)
+		s.refuseClient(c, arg, argOff, ReasonEPSVAll, "client sent EPSV ALL")
+		return
+	}
 	grammar := "PORT"
 	var ap netip.AddrPort
 	var delim byte = '|'
@@ -303,12 +326,14 @@ func (s *Session) check(dir Dir, ap netip.AddrPort) (Reason, string) {
 	switch {
 	case s.closing:
 		return ReasonClosing, "session is closing"
+	case s.quitSent:
+		return ReasonClosing, "client sent QUIT"
 	case !s.greeted:
 		return ReasonBeforeGreeting, "no 220 greeting yet"
-	case s.epsvAll:
-		return ReasonEPSVAll, "client sent EPSV ALL"
 	case s.opaque:
 		return ReasonOpaque, "control channel is TLS"
+	case s.authPending:
+		return ReasonTLSPending, "AUTH awaits its reply"
 	}
 	own, seen := s.tuples.Orig.Src.Addr(), s.tuples.Reply.Dst.Addr()
 	if dir == FromServer {
@@ -507,15 +532,30 @@ func (s *Session) closeRange(res *Result, r Reason) {
 
 func (s *Session) serverLine(c *lineCtx) {
 	r := parseReply(c.line)
+	if r.code == 234 {
+		s.reply234(c, r)
+		return
+	}
 	if s.multi != 0 {
-		// Inside a multi-line reply only "ddd " with the same code ends
-		// it; every other line is text (RFC 959 section 4.2).
-		if r.code != s.multi || r.multi {
+		// RFC 959 section 4.2: inside a multi-line reply only "ddd "
+		// with the same code ends it. curl and old wget end a reply at
+		// any "ddd " line, so a reply that never ends with its own code
+		// would otherwise freeze reply parsing for the firewall while
+		// those clients go on. Pairing follows the lenient reading (the
+		// reply ends there), but a 227/229 that ends another code's
+		// reply announces nothing: a strict client reads it as text.
+		if r.code == 0 || r.multi {
 			return
 		}
 		code, announced := s.multi, s.multiAnnounced
 		s.multi, s.multiAnnounced = 0, false
 		c.multiLine = true
+		if r.code != code {
+			if (r.code == 227 || r.code == 229) && !announced {
+				s.refuseReply(c, ReasonAmbiguous, strconv.Itoa(r.code)+" inside a multi-line "+strconv.Itoa(code)+" reply")
+			}
+			code, announced = r.code, true
+		}
 		s.finalReply(c, code, r.text, announced)
 		return
 	}
@@ -653,24 +693,8 @@ func (s *Session) finalReply(c *lineCtx, code int, text []byte, announced bool) 
 			s.event(c, "epsv-all", ReasonNone, "")
 		}
 	case cmdAUTH:
-		if code == 234 {
-			if s.tls.Mode == TLSBlock {
-				// The AUTH could not be rewritten (it began in a segment
-				// already forwarded) and the server accepted it.
-				s.event(c, "refuse", ReasonTLSBlocked, "server accepted an AUTH the policy blocks")
-				s.violation(c, ReasonTLSBlocked, "server accepted AUTH")
-				s.reset(c, ReasonTLSBlocked, "server accepted an AUTH the policy blocks")
-				return
-			}
-			s.opaque = true
-			s.closeAll(c.res, ReasonOpaque)
-			s.effect(c.res, Effect{Kind: EffOpaque})
-			s.event(c, "opaque", ReasonNone, "AUTH accepted: control channel is TLS")
-			s.tr.goOpaque(s, c)
-			if s.tls.Mode == TLSPassthroughRange {
-				s.openRange(c)
-			}
-		}
+		// Refused (a 234 never gets here: reply234): clear text goes on.
+		s.authPending = false
 	case cmdREIN:
 		if code == 220 {
 			s.closeAll(c.res, ReasonReinitialize)
@@ -680,6 +704,8 @@ func (s *Session) finalReply(c *lineCtx, code int, text []byte, announced bool) 
 	case cmdQUIT:
 		if code == 221 {
 			s.quit(c)
+		} else {
+			s.quitSent = false
 		}
 	case cmdTransfer:
 		for i := 0; i < s.npins; i++ {
@@ -691,6 +717,56 @@ func (s *Session) finalReply(c *lineCtx, code int, text []byte, announced bool) 
 	}
 	if code == 421 {
 		s.quit(c)
+	}
+}
+
+// reply234 handles a 234 line in any position: the server has started
+// TLS (RFC 4217), and the client starts it as soon as it reads a 234,
+// however ftpalg pairs the line. Only a "234" ending no other reply and
+// answering an AUTH the server had received is the legitimate start.
+func (s *Session) reply234(c *lineCtx, r replyLine) {
+	paired := false
+	if s.multi == 0 {
+		if h, ok := s.head(c); ok {
+			paired = h.kind == cmdAUTH
+			s.pop()
+		}
+	}
+	s.multi, s.multiAnnounced = 0, false
+	s.startTLS(c, paired, "server sent 234")
+}
+
+// startTLS makes the session opaque: a side has shown a sign of TLS (a
+// 234 line, or a TLS record where a line starts). From here nothing is
+// parsed until TLS ends (CCC, see tlsWalk), and every pinhole closes.
+// Unless the sign is the server's paired answer to AUTH (or the session
+// was picked up mid-stream, where the AUTH may have gone by unseen), it is
+// a violation: refused (opaque, logged) or reset by the policy. A port
+// whose policy blocks TLS resets the session either way.
+func (s *Session) startTLS(c *lineCtx, paired bool, detail string) {
+	s.authPending = false
+	legit := paired || s.midstream
+	switch {
+	case s.tls.Mode == TLSBlock && !s.midstream:
+		d := detail + ": TLS is blocked on this control port"
+		s.event(c, "refuse", ReasonTLSBlocked, d)
+		s.violation(c, ReasonTLSBlocked, d)
+		s.reset(c, ReasonTLSBlocked, d)
+	case !legit:
+		d := detail + " without an AUTH the server accepted in order"
+		s.event(c, "refuse", ReasonTLSUnpaired, d)
+		s.violation(c, ReasonTLSUnpaired, d)
+		if s.tr.pol.Violation == ViolationReset {
+			s.reset(c, ReasonTLSUnpaired, d)
+		}
+	}
+	s.opaque = true
+	s.closeAll(c.res, ReasonOpaque)
+	s.effect(c.res, Effect{Kind: EffOpaque})
+	s.event(c, "opaque", ReasonNone, detail+": control channel is TLS")
+	s.tr.goOpaque(s, c)
+	if legit && s.tls.Mode == TLSPassthroughRange {
+		s.openRange(c)
 	}
 }
 
@@ -717,6 +793,16 @@ func (s *Session) serverAnnounce(c *lineCtx, code int, text []byte, cmd *pending
 		return
 	case cmd.kind != want:
 		s.refuseReply(c, ReasonWrongCommand, strconv.Itoa(code)+" answers "+cmd.kind.String())
+		return
+	}
+	switch {
+	case c.long:
+		s.refuseReply(c, ReasonLineTooLong, strconv.Itoa(code)+" in a line over the limit")
+		return
+	case code == 227 && s.epsvAll:
+		// RFC 2428 section 4: after EPSV ALL only EPSV may ask for a
+		// data connection.
+		s.refuseReply(c, ReasonEPSVAll, "227 after EPSV ALL")
 		return
 	}
 	textOff := len(c.line) - len(text)
@@ -772,7 +858,7 @@ func (s *Session) refuseReply(c *lineCtx, r Reason, detail string) {
 }
 
 func (s *Session) refuseReplyEdit(c *lineCtx) bool {
-	if c.multiLine || len(c.line) < 3 || c.line[0] != '2' {
+	if c.multiLine || c.long || len(c.line) < 3 || c.line[0] != '2' {
 		return false // multi-line: leave the framing alone; no pinhole either way
 	}
 	return s.edit(c, c.start, c.start.Add(3), []byte("425"))

@@ -23,13 +23,21 @@ type half struct {
 	synced   bool
 	next     rewrite.Seq // next original byte to inspect
 	released rewrite.Seq // bytes before this have been handed out in order
-	fin      bool
+	fin      bool        // the sender's FIN was seen in order, at finSeq
+	finSeq   rewrite.Seq
 
 	line      []byte // the incomplete line so far (bounded by MaxLine)
 	lineStart rewrite.Seq
 	discard   bool // skipping to the end of an over-long line, or after a gap
 	prevCR    bool // the last inspected byte was CR
 	eol       uint8
+
+	// long: the line being discarded is over MaxLine; it still counts
+	// as one command or reply when it ends, read from its first bytes
+	// (longHead), so that pairing stays in step.
+	long      bool
+	longHead  [longHeadLen]byte
+	longHeadN int
 
 	adj rewrite.Adjuster
 
@@ -48,6 +56,7 @@ type half struct {
 
 	opaque   bool // TLS: bytes are skipped record by record
 	tlsAlert bool // an alert record (close_notify before CCC) was sent
+	tlsApp   bool // an application-data record was sent (the handshake is over)
 	tlsLost  bool // not TLS framing and no alert before it: stay opaque
 	tlsNeed  int  // bytes left of the current TLS record
 	tlsHdr   [5]byte
@@ -79,6 +88,10 @@ func (h *half) noteReleased(seq rewrite.Seq, n int, flags uint8) {
 	}
 }
 
+// longHeadLen is how much of an over-long line is kept to classify it:
+// enough for a verb and a short argument ("EPSV ALL") or a reply code.
+const longHeadLen = 16
+
 // feed inspects data, which starts at original sequence number pos ==
 // h.next, splitting it into lines for the session.
 func (t *Tracker) feed(s *Session, c *lineCtx, data []byte, pos rewrite.Seq) {
@@ -88,6 +101,13 @@ func (t *Tracker) feed(s *Session, c *lineCtx, data []byte, pos rewrite.Seq) {
 			n := t.tlsWalk(s, c, h, data, pos)
 			data, pos = data[n:], pos.Add(n)
 			h.next = pos
+			continue
+		}
+		if !h.discard && len(h.line) < tlsSignLen && tlsSign(h.line, data) {
+			// A TLS record where a line starts: this side has started
+			// TLS, whatever the pairing of AUTH and 234 says. Nothing
+			// from here on is a command or a reply.
+			t.tlsStarted(s, c, h, pos)
 			continue
 		}
 		i := bytes.IndexByte(data, '\n')
@@ -119,12 +139,17 @@ func (t *Tracker) feed(s *Session, c *lineCtx, data []byte, pos rewrite.Seq) {
 		h.prevCR = false
 		if h.discard {
 			h.discard = false
+			if h.long {
+				h.long = false
+				t.longLine(s, c, h, h.longHead[:h.longHeadN], pos)
+			}
 			h.line = h.line[:0]
 			h.lineStart = pos
 			continue
 		}
 		if len(h.line)+len(chunk) > t.pol.MaxLine {
-			t.tooLong(s, c, h)
+			t.tooLong(s, c, h, chunk)
+			t.longLine(s, c, h, h.longHead[:h.longHeadN], pos)
 			h.line = h.line[:0]
 			h.lineStart = pos
 			continue
@@ -139,6 +164,8 @@ func (t *Tracker) feed(s *Session, c *lineCtx, data []byte, pos rewrite.Seq) {
 		}
 		c.line = line
 		c.start = h.lineStart
+		c.end = pos
+		c.long = false
 		c.multiLine = false
 		c.release = h.released
 		if c.dir == FromClient {
@@ -157,21 +184,85 @@ func (t *Tracker) partial(s *Session, c *lineCtx, h *half, b []byte) {
 		return
 	}
 	if len(h.line)+len(b) > t.pol.MaxLine {
-		t.tooLong(s, c, h)
+		t.tooLong(s, c, h, b)
 		h.line = h.line[:0]
 		h.discard = true
+		h.long = true
 		return
 	}
 	h.line = append(h.line, b...)
 }
 
-func (t *Tracker) tooLong(s *Session, c *lineCtx, h *half) {
+// tooLong logs an over-long line and keeps its first bytes (the line so
+// far, then more) in h.longHead.
+func (t *Tracker) tooLong(s *Session, c *lineCtx, h *half, more []byte) {
+	n := copy(h.longHead[:], h.line)
+	n += copy(h.longHead[n:], more)
+	h.longHeadN = n
 	c.line = h.line
 	if len(c.line) > 40 {
 		c.line = c.line[:40]
 	}
 	s.event(c, "discard", ReasonLineTooLong, "line longer than the limit")
 	s.violation(c, ReasonLineTooLong, "")
+}
+
+// longLine hands an over-long line that has ended to the session as one
+// command or reply, read from its first bytes: a discarded line still
+// takes its place in command/reply pairing, but announces nothing.
+func (t *Tracker) longLine(s *Session, c *lineCtx, h *half, head []byte, end rewrite.Seq) {
+	if n := len(head); n > 0 && head[n-1] == '\r' {
+		head = head[:n-1]
+	}
+	c.line = head
+	c.start = h.lineStart
+	c.end = end
+	c.long = true
+	c.multiLine = false
+	c.release = h.released
+	if c.dir == FromClient {
+		s.clientLine(c)
+	} else {
+		s.serverLine(c)
+	}
+	c.long = false
+}
+
+// tlsSignLen is how many bytes of a line start tlsSign needs.
+const tlsSignLen = 2
+
+// tlsSign reports whether a line that starts with line followed by data
+// starts like a TLS record (RFC 8446 section 5.1): a content type of 20-24
+// (change_cipher_spec, alert, handshake, application_data, heartbeat)
+// and a major version of 3. No FTP command or reply starts with such a
+// control byte. It needs tlsSignLen bytes in all.
+func tlsSign(line, data []byte) bool {
+	var b [tlsSignLen]byte
+	n := copy(b[:], line)
+	if n+len(data) < tlsSignLen {
+		return false
+	}
+	copy(b[n:], data)
+	return b[0] >= 20 && b[0] <= 24 && b[1] == 3
+}
+
+// tlsStarted makes the session opaque because this half sent a TLS record
+// at a line start (at h.lineStart; the bytes of it already in h.line are
+// the record header's first bytes).
+func (t *Tracker) tlsStarted(s *Session, c *lineCtx, h *half, pos rewrite.Seq) {
+	var hdr [tlsSignLen]byte
+	n := copy(hdr[:], h.line)
+	c.line = nil
+	c.start = h.lineStart
+	c.release = h.released
+	s.startTLS(c, false, c.dir.String()+" sent a TLS record")
+	// This half's walk starts at the record's first byte.
+	h.opaque = true
+	h.line = h.line[:0]
+	h.discard, h.long = false, false
+	copy(h.tlsHdr[:], hdr[:n])
+	h.tlsHdrN = n
+	h.tlsNeed = 0
 }
 
 // holdable reports whether h may hold one more packet of n payload bytes.
@@ -221,9 +312,10 @@ func (t *Tracker) drainOOO(s *Session, dir Dir, now time.Time, res *Result) bool
 			end := hp.seq.Add(hp.n)
 			switch {
 			case !h.next.LessThan(end):
-			case s.ended:
+			case s.ended || h.fin:
 				// An ended session inspects nothing more (as in
 				// segment): a pinhole it opened would never close.
+				// Nor are bytes after the sender's FIN inspected.
 				h.next = end
 				h.line = h.line[:0]
 				h.discard = true
@@ -240,8 +332,28 @@ func (t *Tracker) drainOOO(s *Session, dir Dir, now time.Time, res *Result) bool
 }
 
 // gapConfirmed reports whether the receiver acknowledged bytes the
-// inspector has not seen.
-func (h *half) gapConfirmed() bool { return h.rcvAckSet && h.next.LessThan(h.rcvAck) }
+// inspector has not seen. After the sender's FIN there are none: the
+// receiver's ACK of the FIN covers its sequence number, not data.
+func (h *half) gapConfirmed() bool { return !h.fin && h.rcvAckSet && h.next.LessThan(h.rcvAck) }
+
+// rstAcceptable reports whether the receiver of this half accepts an RST
+// with sequence number seq at once. RFC 5961 section 3.2 (and Linux):
+// only an RST at exactly the next expected sequence number resets the
+// connection; any other in-window RST gets a challenge ACK and the
+// connection goes on. The receiver's expectation is one of: what the
+// inspector saw the sender send (next, plus one for a FIN), what was
+// handed out in order, or what the receiver acknowledged.
+func (h *half) rstAcceptable(seq rewrite.Seq) bool {
+	switch {
+	case !h.synced:
+		return true // an answer to a SYN: nothing to check it against
+	case seq == h.next, seq == h.released:
+		return true
+	case h.fin && seq == h.finSeq.Add(1):
+		return true
+	}
+	return h.rcvAckSet && seq == h.rcvAck
+}
 
 // passUninspected releases the out-of-order packets of a direction, sequence-adjusted but
 // not inspected, leaving h.next where it is: bytes beyond a gap that the
@@ -383,7 +495,8 @@ func (t *Tracker) goOpaque(s *Session, c *lineCtx) {
 	for d := range s.half {
 		h := &s.half[d]
 		h.opaque = true
-		h.tlsAlert, h.tlsLost = false, false
+		h.tlsAlert, h.tlsLost, h.tlsApp = false, false, false
+		h.long = false
 		h.tlsNeed, h.tlsHdrN = 0, 0
 		h.line = h.line[:0]
 		h.discard = false
@@ -411,13 +524,18 @@ func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewr
 		h.tlsHdrN++
 		n++
 		if !validTLSPrefix(h.tlsHdr[:h.tlsHdrN]) {
-			if !h.tlsAlert && !s.half[1-c.dir].tlsAlert {
-				// Not TLS, and neither side closed TLS: the stream
-				// cannot be trusted as commands. Stay opaque. (After
-				// CCC a client may go on in clear text without a
-				// close_notify of its own once the server sent its
-				// one, as curl does by default: RFC 4217 section 12.3
-				// lets either side start the shutdown.)
+			o := &s.half[1-c.dir]
+			if !h.tlsAlert && !o.tlsAlert || !h.tlsApp || !o.tlsApp || tlsSign(h.tlsHdr[:h.tlsHdrN], nil) {
+				// Not TLS, and neither side closed an established TLS
+				// session: the stream cannot be trusted as commands.
+				// Stay opaque. (After CCC a client may go on in clear
+				// text without a close_notify of its own once the
+				// server sent its one, as curl does by default: RFC
+				// 4217 section 12.3 lets either side start the
+				// shutdown. CCC comes after login, so both sides have
+				// sent application data by then; an alert during the
+				// handshake ends nothing. Bytes that still look like a
+				// TLS record never start a clear-text line.)
 				h.tlsLost = true
 				c.line = nil
 				s.event(c, "ignore", ReasonOpaque, "bytes that are not TLS records on an opaque channel")
@@ -434,6 +552,7 @@ func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewr
 		}
 		if h.tlsHdrN == 5 {
 			h.tlsAlert = h.tlsAlert || h.tlsHdr[0] == 21
+			h.tlsApp = h.tlsApp || h.tlsHdr[0] == 23
 			h.tlsNeed = int(h.tlsHdr[3])<<8 | int(h.tlsHdr[4])
 			h.tlsHdrN = 0
 		}

@@ -122,6 +122,7 @@ type Stats struct {
 	Undecodable, NotTracked          uint64
 	SessionsStarted, SessionsEnded   uint64
 	Rewrites, Refusals               uint64
+	BadChecksum                      uint64
 	PinholesOpened, PinholesClosed   uint64
 }
 
@@ -203,22 +204,35 @@ func (t *Tracker) Process(pkt []byte, token uint64, now time.Time, res *Result) 
 		t.Stats.Undecodable++
 		return
 	}
-	var dir Dir
-	var flow Flow
-	switch {
-	case t.isControl(p.DstPort):
-		dir = FromClient
-		flow = Flow{Client: netip.AddrPortFrom(p.Src, p.SrcPort), Server: netip.AddrPortFrom(p.Dst, p.DstPort)}
-	case t.isControl(p.SrcPort):
-		dir = FromServer
-		flow = Flow{Client: netip.AddrPortFrom(p.Dst, p.DstPort), Server: netip.AddrPortFrom(p.Src, p.SrcPort)}
-	default:
+	dir, flow, ok := t.direction(p)
+	if !ok {
 		return
 	}
 	s := t.sessions[flow]
+	if !p.ChecksumOK() {
+		// The receiver discards it: nothing in it counts (data, ACK,
+		// SYN, FIN, RST). It still gets the session's sequence
+		// adjustment; the incremental checksum update keeps it bad.
+		t.Stats.BadChecksum++
+		if s != nil && !s.killed {
+			res.Session = s.id
+			c := lineCtx{dir: dir, now: now, res: res}
+			s.event(&c, "ignore", ReasonBadChecksum, "TCP or IP checksum does not verify")
+			seq := p.Seq
+			if p.Flags&rewrite.FlagSYN != 0 {
+				seq = seq.Add(1)
+			}
+			t.emit(s, dir, res, seq)
+		}
+		return
+	}
 	syn := p.Flags&rewrite.FlagSYN != 0
 	if syn && dir == FromClient && p.Flags&rewrite.FlagACK == 0 {
-		if s != nil && (s.ended || s.half[FromClient].synced && s.half[FromClient].next != p.Seq.Add(1)) {
+		// A SYN starts a new session only where the old one has ended
+		// (a reused client port). A SYN on a live session is a
+		// retransmission or forged: the kernel's conntrack ignores a SYN
+		// on an established entry too, so it replaces nothing here.
+		if s != nil && s.ended {
 			t.remove(s, now, res, ReasonSessionEnd)
 			s = nil
 		}
@@ -250,6 +264,43 @@ func (t *Tracker) Process(pkt []byte, token uint64, now time.Time, res *Result) 
 	res.Session = s.id
 	s.lastSeen = now
 	t.segment(s, dir, token, now, res)
+}
+
+// direction decides which side sent p and names its control connection.
+// Like conntrack, it asks who opened the connection: a session already
+// tracked in either orientation, else the SYN's sender (the client) or
+// the SYN-ACK's sender (the server), else, when both ports are control
+// ports (a client using source port 21), the kernel's original tuple.
+// Only when none of these tells does the port decide.
+func (t *Tracker) direction(p *rewrite.Packet) (Dir, Flow, bool) {
+	src, dst := netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort)
+	toCtl, fromCtl := t.isControl(p.DstPort), t.isControl(p.SrcPort)
+	asClient := Flow{Client: src, Server: dst}
+	asServer := Flow{Client: dst, Server: src}
+	switch {
+	case !toCtl && !fromCtl:
+		return 0, Flow{}, false
+	case toCtl && t.sessions[asClient] != nil:
+		return FromClient, asClient, true
+	case fromCtl && t.sessions[asServer] != nil:
+		return FromServer, asServer, true
+	}
+	if p.Flags&rewrite.FlagSYN != 0 {
+		if p.Flags&rewrite.FlagACK == 0 {
+			// The sender opens the connection: it is the client.
+			return FromClient, asClient, toCtl
+		}
+		return FromServer, asServer, fromCtl
+	}
+	if toCtl && fromCtl && t.nat != nil {
+		if tu, ok := t.nat.Lookup(asClient); ok && tu.Orig.Src == dst {
+			return FromServer, asServer, true
+		}
+	}
+	if toCtl {
+		return FromClient, asClient, true
+	}
+	return FromServer, asServer, true
 }
 
 // create starts a session, or counts the packet as not tracked when the
@@ -317,7 +368,7 @@ func (t *Tracker) segment(s *Session, dir Dir, token uint64, now time.Time, res 
 		}
 	}
 	if p.Flags&rewrite.FlagRST != 0 {
-		if !h.synced || seq.Diff(h.next) > -(1<<16) && seq.Diff(h.next) < 1<<20 {
+		if h.rstAcceptable(seq) {
 			t.end(s, now, res, ReasonReset)
 			t.releaseAll(s, res)
 		}
@@ -331,6 +382,11 @@ func (t *Tracker) segment(s *Session, dir Dir, token uint64, now time.Time, res 
 	end := seq.Add(n)
 	hold, heldNow := false, false
 	switch {
+	case n > 0 && h.fin && h.finSeq.LessThan(end):
+		// Bytes after the sender's FIN: the receiver discards them
+		// (RFC 9293 section 3.10.7.4), so they are never inspected.
+		c := lineCtx{dir: dir, now: now, res: res}
+		s.event(&c, "ignore", ReasonAfterFIN, "data after the sender's FIN")
 	case n == 0 || s.ended:
 		// Nothing to inspect.
 		if n > 0 && h.next.LessThan(end) {
@@ -348,6 +404,9 @@ func (t *Tracker) segment(s *Session, dir Dir, token uint64, now time.Time, res 
 		}
 	case h.next.LessThan(seq):
 		// Out of order: hold until the gap fills, bounded.
+		if t.sameStart(s, h, seq, end, res) {
+			return
+		}
 		if t.holdable(h, n, now) {
 			t.hold(s, dir, token, seq, false, now)
 			res.Verdict = Hold
@@ -380,6 +439,7 @@ func (t *Tracker) segment(s *Session, dir Dir, token uint64, now time.Time, res 
 	}
 	if p.Flags&rewrite.FlagFIN != 0 && end == h.next && !h.fin {
 		h.fin = true
+		h.finSeq = end
 		if o.fin || dir == FromServer && s.closing {
 			t.end(s, now, res, ReasonSessionEnd)
 		}
@@ -405,6 +465,32 @@ func (t *Tracker) segment(s *Session, dir Dir, token uint64, now time.Time, res 
 		}
 	}
 	t.emit(s, dir, res, from)
+}
+
+// sameStart applies Linux's rule for an out-of-order segment that starts
+// where a held one does (tcp_data_queue_ofo): if the held one covers it,
+// it is dropped (reported true: its verdict is in res); if it covers the
+// held one, it replaces it (the held one is dropped) and is held in its
+// place. So the bytes inspected when the gap fills are the ones the
+// receiver keeps. Other overlaps keep the earlier segment's bytes, as
+// both Linux and the in-order walk do.
+func (t *Tracker) sameStart(s *Session, h *half, seq, end rewrite.Seq, res *Result) bool {
+	for i := range h.ooo {
+		if h.ooo[i].seq != seq {
+			continue
+		}
+		if !h.ooo[i].seq.Add(h.ooo[i].n).LessThan(end) {
+			res.Verdict = Drop
+			t.Stats.Dropped++
+			return true
+		}
+		res.Released = append(res.Released, Release{Token: h.ooo[i].token, Session: s.id, Verdict: Drop})
+		t.Stats.Dropped++
+		h.heldBytes -= h.ooo[i].n
+		h.ooo = append(h.ooo[:i], h.ooo[i+1:]...)
+		return false
+	}
+	return false
 }
 
 // emit rebuilds the current packet for output and sets its verdict.

@@ -64,7 +64,9 @@
 //	                     is a failure instead of a skip; CI sets this so that
 //	                     the suite can never be skipped silently.
 //	FTPALG_E2E=skip      (or unset) a missing prerequisite skips the test.
-//	FTPALG_E2E=off       skip the whole package.
+//	                     Any other value is an error, and so is any value
+//	                     but require when CI=true (.ci/run): nothing skips
+//	                     the whole package (internal/testmode).
 //	FTPALG_E2E_BIN=path  test this ftpalg binary instead of building one.
 //	FTPALG_E2E_PROFTPD=dir  proftpd unpacked here instead of
 //	                     /opt/ftpalg-e2e/proftpd.

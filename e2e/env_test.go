@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/ftpalg/ftpalg/internal/testmode"
 )
 
 // Prerequisites and the shared ftpalg binary.
@@ -20,9 +22,11 @@ const pyPath = "/usr/bin/python3" // Debian's python: the one that sees python3-
 var tmpRoot string // per-run scratch directory, removed by TestMain
 
 func TestMain(m *testing.M) {
-	if os.Getenv("FTPALG_E2E") == "off" {
-		fmt.Println("e2e: FTPALG_E2E=off, skipping")
-		os.Exit(0)
+	// FTPALG_E2E is require or skip; under CI=true only require. There is
+	// no value that skips the whole package.
+	if _, err := testmode.Get(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(2)
 	}
 	sweepStaleLabs()
 	dir, err := os.MkdirTemp("", fmt.Sprintf("fte-%d-", os.Getpid()))
@@ -70,7 +74,7 @@ func sweepStaleLabs() {
 	}
 }
 
-func requireMode() bool { return os.Getenv("FTPALG_E2E") == "require" }
+func requireMode() bool { return testmode.Strict() }
 
 // missing skips the test, or fails it under FTPALG_E2E=require.
 func missing(t testing.TB, format string, args ...any) {

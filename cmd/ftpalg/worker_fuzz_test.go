@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -282,6 +284,7 @@ func (h *workerHarness) check() {
 		if got, want := h.w.d.pins.len(), len(h.rec.pins); got != want {
 			h.fail("pinhole index holds %d, the kernel %d", got, want)
 		}
+		h.checkIndex(false)
 	} else if len(h.rec.pins) != 0 || h.w.d.pins.len() != 0 {
 		h.fail("failed batches installed pinholes: kernel %d, index %d", len(h.rec.pins), h.w.d.pins.len())
 	}
@@ -349,6 +352,49 @@ func (h *workerHarness) drain() {
 	pins, ranges := h.kernelPins(rules.KindPinhole), h.kernelPins(rules.KindRange)
 	if pins+ranges != 0 || h.w.tr.Sessions() != 0 {
 		h.fail("left after every timeout: kernel pinholes %d, ranges %d, sessions %d", pins, ranges, h.w.tr.Sessions())
+	}
+	h.checkIndex(true)
+}
+
+// checkIndex holds the daemon's pinhole index to what it promises
+// (daemon.go, pinIndex: "knows every pinhole in the kernel ... and what to
+// put back if the table is rebuilt"), after every step: each record is an
+// element the fake kernel holds, with the same content (a rebuild puts
+// back exactly that), owned by the worker; the by-key index points only at
+// one-shot pinhole records of that key. At the end, once every timeout
+// has passed, no pinhole or range record is left, and snapshot, what a
+// rebuild would install now, is empty. A failed batch installs nothing,
+// so then the kernel and the index stay empty.
+func (h *workerHarness) checkIndex(end bool) {
+	h.t.Helper()
+	x := &h.w.d.pins
+	x.mu.Lock()
+	byID, byKey := maps.Clone(x.byID), maps.Clone(x.byKey)
+	x.mu.Unlock()
+	for id, r := range byID {
+		k, ok := h.rec.pins[id]
+		switch {
+		case !ok:
+			h.fail("pinhole index holds %d (%+v), which the kernel does not", id, r.pin)
+		case !reflect.DeepEqual(k, r.pin):
+			h.fail("pinhole index record %d is %+v, the kernel element %+v", id, r.pin, k)
+		case end && r.pin.Kind != rules.KindReset:
+			h.fail("pinhole index still holds %d of kind %d after every timeout", id, r.pin.Kind)
+		}
+		if r.owner != h.w {
+			h.fail("pinhole index record %d owned by %p, not the worker %p", id, r.owner, h.w)
+		}
+	}
+	for key, id := range byKey {
+		if r, ok := byID[id]; !ok || r.pin.Kind != rules.KindPinhole || r.pin.Pinhole != key {
+			h.fail("pinhole index by key: %v -> %d, record %+v (present %v)", key, id, r.pin, ok)
+		}
+	}
+	if !end {
+		return
+	}
+	if snap := x.snapshot(h.now); len(snap) != 0 {
+		h.fail("after every timeout a table rebuild would put back %d elements: %+v", len(snap), snap)
 	}
 }
 

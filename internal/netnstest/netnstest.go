@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ftpalg/ftpalg/internal/testmode"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,7 +30,8 @@ type NS struct {
 // cannot run privileged namespace tests or a tool is missing.
 func Require(t testing.TB, tools ...string) {
 	t.Helper()
-	strict := os.Getenv("FTPALG_E2E") == "require"
+	testmode.Check(t)
+	strict := testmode.Strict()
 	miss := func(why string) {
 		if strict {
 			t.Fatalf("prerequisite missing (FTPALG_E2E=require): %s", why)

@@ -1,0 +1,218 @@
+//go:build linux
+
+package rules
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+)
+
+// Which divert mode the running kernel supports, found without the code
+// under test: the nft CLI adds a rule with the native queue statement in a
+// throwaway namespace. It works where the kernel has CONFIG_NFT_QUEUE
+// (distribution kernels: then ftpalg must choose native) and fails with
+// ENOENT where it does not (the project machines, kernel 6.18 without
+// CONFIG_NFT_QUEUE: then compat). Only the compat outcome has been seen on
+// the project machines; the native branches of the tests below are
+// written for distribution kernels and have not run here.
+func kernelDivert(t *testing.T) Divert {
+	t.Helper()
+	n := newNetns(t)
+	n.nft(t, "", "add", "table", "inet", "qprobe")
+	n.nft(t, "", "add", "chain", "inet", "qprobe", "c")
+	out, err := exec.Command("ip", "netns", "exec", n.name, "nft", "add", "rule", "inet", "qprobe", "c", "queue", "num", "0", "bypass").CombinedOutput()
+	switch {
+	case err == nil:
+		t.Logf("kernel probe (nft CLI): native queue statement accepted: expecting divert=native")
+		return DivertNative
+	case strings.Contains(string(out), "No such file or directory"):
+		t.Logf("kernel probe (nft CLI): native queue statement refused with ENOENT (no CONFIG_NFT_QUEUE): expecting divert=compat")
+		return DivertCompat
+	}
+	t.Fatalf("kernel probe: nft add rule ... queue: %v\n%s", err, out)
+	return DivertAuto
+}
+
+// nftDebugRules runs "nft --debug=netlink -c -f -" on ruleset in namespace
+// n and returns the expression lines nft prints for each rule it would
+// send, in order. nft prints them while it builds the batch, before the
+// kernel answers, so this works on a kernel that refuses the rule
+// (CONFIG_NFT_QUEUE missing): the exit status is not looked at, only that
+// every rule was printed.
+func nftDebugRules(t *testing.T, n *netns, ruleset string) [][]string {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", n.name, "nft", "--debug=netlink", "-c", "-f", "-")
+	cmd.Stdin = strings.NewReader(ruleset)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	_ = cmd.Run()
+	var rules [][]string
+	var cur []string
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "[ ") && strings.HasSuffix(line, " ]"):
+			cur = append(cur, strings.TrimSuffix(strings.TrimPrefix(line, "[ "), " ]"))
+		case len(cur) > 0:
+			rules, cur = append(rules, cur), nil
+		}
+	}
+	if len(cur) > 0 {
+		rules = append(rules, cur)
+	}
+	if len(rules) == 0 {
+		t.Fatalf("nft --debug=netlink printed no rule\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	return rules
+}
+
+// renderExpr decodes what google/nftables marshals for e (the netlink
+// attributes the kernel gets) and prints it the way libnftnl prints
+// --debug=netlink, for the expressions a divert rule uses.
+func renderExpr(t *testing.T, e expr.Any) string {
+	t.Helper()
+	b, err := expr.Marshal(byte(nftables.TableFamilyINet), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	var data []byte
+	ad, err := netlink.NewAttributeDecoder(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ad.Next() {
+		switch ad.Type() {
+		case 1: // NFTA_EXPR_NAME
+			name = ad.String()
+		case 2: // NFTA_EXPR_DATA
+			data = ad.Bytes()
+		}
+	}
+	attrs := map[uint16][]byte{}
+	if data != nil {
+		dd, err := netlink.NewAttributeDecoder(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for dd.Next() {
+			attrs[dd.Type()&^netlink.Nested] = dd.Bytes()
+		}
+	}
+	u32 := func(k uint16) uint32 {
+		if len(attrs[k]) != 4 {
+			t.Fatalf("%s: attribute %d is % x, want 4 bytes", name, k, attrs[k])
+		}
+		return binary.BigEndian.Uint32(attrs[k])
+	}
+	u16 := func(k uint16) uint16 {
+		if len(attrs[k]) != 2 {
+			t.Fatalf("%s: attribute %d is % x, want 2 bytes", name, k, attrs[k])
+		}
+		return binary.BigEndian.Uint16(attrs[k])
+	}
+	switch name {
+	case "meta": // NFTA_META_DREG 1, NFTA_META_KEY 2
+		keys := map[uint32]string{16: "l4proto", 15: "nfproto"}
+		return fmt.Sprintf("meta load %s => reg %d", keys[u32(2)], u32(1))
+	case "cmp": // NFTA_CMP_SREG 1, NFTA_CMP_OP 2, NFTA_CMP_DATA 3 { NFTA_DATA_VALUE 1 }
+		ops := map[uint32]string{0: "eq", 1: "neq"}
+		vd, err := netlink.NewAttributeDecoder(attrs[3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v []byte
+		for vd.Next() {
+			if vd.Type() == 1 {
+				v = vd.Bytes()
+			}
+		}
+		s := fmt.Sprintf("cmp %s reg %d", ops[u32(2)], u32(1))
+		for i := 0; i < len(v); i += 4 { // 32-bit words in host order, as libnftnl prints them
+			w := make([]byte, 4)
+			copy(w, v[i:])
+			s += fmt.Sprintf(" 0x%08x", binary.NativeEndian.Uint32(w))
+		}
+		return s
+	case "payload": // DREG 1, BASE 2, OFFSET 3, LEN 4
+		bases := map[uint32]string{0: "link", 1: "network", 2: "transport"}
+		return fmt.Sprintf("payload load %db @ %s header + %d => reg %d", u32(4), bases[u32(2)], u32(3), u32(1))
+	case "lookup": // NFTA_LOOKUP_SET 1, NFTA_LOOKUP_SREG 2
+		return fmt.Sprintf("lookup reg %d set %s", u32(2), strings.TrimRight(string(attrs[1]), "\x00"))
+	case "counter":
+		return "counter pkts 0 bytes 0"
+	case "queue": // NFTA_QUEUE_NUM 1, NFTA_QUEUE_TOTAL 2, NFTA_QUEUE_FLAGS 3 (all be16)
+		num, total := u16(1), u16(2)
+		s := fmt.Sprintf("queue num %d", num)
+		if total > 1 {
+			s += fmt.Sprintf("-%d", num+total-1)
+		}
+		if _, ok := attrs[3]; ok {
+			f := u16(3)
+			if f&1 != 0 { // NFT_QUEUE_FLAG_BYPASS
+				s += " bypass"
+			}
+			if f&2 != 0 { // NFT_QUEUE_FLAG_CPU_FANOUT
+				s += " fanout"
+			}
+			if f&^3 != 0 {
+				s += fmt.Sprintf(" flags %#x", f)
+			}
+		}
+		return s
+	}
+	return name + " (not rendered)"
+}
+
+// The native divert rule (tried first by Open) is encoded as the nft tool
+// encodes the same rule: google/nftables' marshalling of divertRule with
+// DivertNative, decoded and printed like libnftnl, equals what
+// "nft --debug=netlink" prints for the rule written in nft syntax, for a
+// single queue and a range, with and without bypass, for both ports. No
+// kernel support for the queue expression is needed (nft prints before the
+// kernel answers), so this runs on the project machines too.
+func TestNativeDivertEncodingMatchesNft(t *testing.T) {
+	n := newNetns(t)
+	ctl := &nftables.Set{Name: setCtlPorts}
+	for _, tc := range []struct {
+		num, total uint16
+		failOpen   bool
+		nft        string
+	}{
+		{3, 1, true, "queue num 3 bypass"},
+		{0, 1, false, "queue num 0"},
+		{7, 2, true, "queue num 7-8 bypass"},
+		{65534, 2, false, "queue num 65534-65535"},
+	} {
+		ruleset := fmt.Sprintf(`table inet ftr-enc {
+	set %s { type inet_service; flags constant; elements = { 21 } }
+	chain c {
+		meta l4proto tcp tcp dport @%s counter %s
+		meta l4proto tcp tcp sport @%s counter %s
+	}
+}
+`, setCtlPorts, setCtlPorts, tc.nft, setCtlPorts, tc.nft)
+		got := nftDebugRules(t, n, ruleset)
+		if len(got) != 2 {
+			t.Fatalf("%s: nft printed %d rules, want 2: %q", tc.nft, len(got), got)
+		}
+		spec := Spec{QueueNum: tc.num, QueueCount: tc.total, FailOpen: tc.failOpen}
+		for i, off := range []uint32{2, 0} {
+			var ours []string
+			for _, e := range divertRule(spec, DivertNative, ctl, off) {
+				ours = append(ours, renderExpr(t, e))
+			}
+			if strings.Join(ours, "\n") != strings.Join(got[i], "\n") {
+				t.Errorf("%s, port offset %d:\nftpalg encodes\n  %s\nnft encodes\n  %s", tc.nft, off,
+					strings.Join(ours, "\n  "), strings.Join(got[i], "\n  "))
+			}
+		}
+	}
+}
