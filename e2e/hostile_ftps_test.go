@@ -50,6 +50,9 @@ import (
 //   - f1Multi: "200-x\r\n234 Proceed\r\n". curl ends a reply at any line
 //     "ddd ", so it starts TLS; an RFC 959 reader sees a 200 reply still
 //     open.
+//   - f1A334: AUTH is answered 334 (RFC 2228: accepted, security data
+//     follows). curl starts TLS on 334 as on 234; an inspector waiting for
+//     234 never sees TLS begin.
 //   - f1Long: FEAT (which the client sends before AUTH, as lftp does) is
 //     answered with one line over 1024 bytes; an inspector that discards
 //     it pairs the 234 with FEAT.
@@ -63,6 +66,7 @@ const (
 	f1Ack   = "ack"
 	f1Multi = "multiline"
 	f1Long  = "long-reply"
+	f1A334  = "334"
 )
 
 // ftpsAttack is the F1 part of a hostileCase.
@@ -98,6 +102,7 @@ func f1Cases(policy string) []*hostileCase {
 		{"f1-234-ack-before-auth-python", ftpsAttack{variant: f1Ack, client: "python", port: 8080}},
 		{"f1-234-after-200-dash-curl", ftpsAttack{variant: f1Multi, client: "curl", port: 8080}},
 		{"f1-long-feat-reply-then-234-python", ftpsAttack{variant: f1Long, client: "python", port: 8080}},
+		{"f1-334-to-auth-curl", ftpsAttack{variant: f1A334, client: "curl", port: 8080}},
 	} {
 		atk := a.atk
 		name := a.name
@@ -260,6 +265,8 @@ func (e *evilFTPS) serve(conn net.Conn, n int) {
 				write("200-x\r\n234 Proceed\r\n")
 			case f1Long:
 				write("234 Proceed with negotiation.\r\n")
+			case f1A334:
+				write("334 Proceed\r\n")
 			}
 		default:
 			write("530 AUTH first\r\n")
@@ -615,6 +622,12 @@ func (h *hostileLab) runFTPS(t *testing.T, c *hostileCase) outcome {
 	case <-done:
 	case <-time.After(20 * time.Second):
 	}
+	probedInSession := len(probes) > 0
+	if !probedInSession {
+		// No TLS session came up on the second connection (ftpalg reset
+		// it): probe anyway.
+		probes = append(probes, env.dial(probeClient(atk.port)))
+	}
 	pls := tp.stop()
 	if dir := os.Getenv("FTPALG_E2E_F1_PCAP"); dir != "" {
 		// What the client sent, for tshark (not part of the checks).
@@ -691,24 +704,44 @@ func (h *hostileLab) runFTPS(t *testing.T, c *hostileCase) outcome {
 		want = c.kernel
 	}
 	var said []string
-	if !planted {
-		tee.Errorf("no ClientHello from the client carried the planted line %q in its session ticket (ClientHellos' tickets: %v): the case proves nothing", atk.planted(), hellos)
-	} else {
+	// Outcome B (tls: block only): ftpalg reset every control connection
+	// (tls-blocked) when TLS began (the server's 234, or the client's
+	// first TLS record), before a ClientHello could carry a ticket.
+	resetAt234 := !kernel && strings.Contains(c.cat, "tls: block") && !planted && len(sessions) > 0
+	var resetWhy []string
+	for _, s := range sessions {
+		hit := false
+		for _, e := range entries {
+			if e.Field("session") == s && e.Msg == "reset" && e.Field("reason") == "tls-blocked" {
+				hit = true
+				if d, _, _ := strings.Cut(e.Field("detail"), ":"); !slices.Contains(resetWhy, d) {
+					resetWhy = append(resetWhy, d)
+				}
+			}
+		}
+		resetAt234 = resetAt234 && hit
+	}
+	switch {
+	case planted:
 		ext := "session_ticket"
 		if atk.tlsVersion() == tls.VersionTLS13 {
 			ext = "pre_shared_key identity"
 		}
 		said = append(said, fmt.Sprintf("client's 2nd ClientHello (%s) carried the ticket with `%s` (%s)", tls.VersionName(atk.tlsVersion()), atk.planted(), ext))
-	}
-	if len(resumed) == 2 && resumed[1] {
-		said = append(said, "TLS session resumed")
-	} else {
-		said = append(said, fmt.Sprintf("TLS handshakes completed/resumed: %v", resumed))
+		if len(resumed) == 2 && resumed[1] {
+			said = append(said, "TLS session resumed")
+		} else {
+			said = append(said, fmt.Sprintf("TLS handshakes (resumed?): %v", resumed))
+		}
+		if !probedInSession {
+			tee.Errorf("the second control connection never completed its TLS handshake, so the probe ran only after the session")
+		}
+	case resetAt234:
+		said = append(said, fmt.Sprintf("ftpalg reset each of the %d control connections (tls: block; %s), so no TLS session came up: no ticket was handed out or presented", len(sessions), strings.Join(resetWhy, ", ")))
+	default:
+		tee.Errorf("no ClientHello from the client carried the planted line %q in its ticket (tickets presented: %v), and ftpalg did not reset the sessions when TLS began: the case proves nothing", atk.planted(), hellos)
 	}
 	res := &convResult{probes: probes}
-	if len(probes) == 0 {
-		tee.Errorf("the second control connection never completed its TLS handshake, so nothing was probed")
-	}
 	if s := checkSession(tee, res, want); s != "" {
 		said = append(said, s)
 	}

@@ -105,4 +105,5 @@ var kernelObserved = map[string]expect{
 	"f1-234-ack-before-auth-python":      {probes: []bool{false}},
 	"f1-234-after-200-dash-curl":         {probes: []bool{false}},
 	"f1-long-feat-reply-then-234-python": {probes: []bool{false}},
+	"f1-334-to-auth-curl":                {probes: []bool{false}},
 }
