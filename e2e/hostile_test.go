@@ -326,43 +326,64 @@ func secondRoundCases() []*hostileCase {
 	}
 }
 
-// TestHostile runs every case through ftpalg and through the kernel
-// helper. The two labs are built once and run side by side.
-func TestHostile(t *testing.T) {
-	cases := hostileCases()
-	cases = append(cases, rawCases()...)
-	cases = append(cases, f1Cases("block")...)
-	if len(cases) < 40 {
-		t.Fatalf("only %d cases", len(cases))
+// hostileSuite is everything TestHostile runs, and the rows of
+// SECURITY.md's table in order: the cases (both labs), the reset-policy
+// variants and the tls: allow F1 rows (ftpalg only), the exhaustion runs.
+type hostileSuite struct {
+	cases, resets, allow []*hostileCase
+	exhaustion           []exhaustionRun
+	rows                 []*hostileCase
+}
+
+type exhaustionRun struct {
+	name string
+	run  func(*testing.T, *exhaustEnv, *Daemon) outcome
+}
+
+func buildHostileSuite() (*hostileSuite, error) {
+	s := &hostileSuite{}
+	s.cases = hostileCases()
+	s.cases = append(s.cases, rawCases()...)
+	s.cases = append(s.cases, f1Cases("block")...)
+	if len(s.cases) < 40 {
+		return nil, fmt.Errorf("only %d cases", len(s.cases))
 	}
 	seen := map[string]bool{}
-	for _, c := range cases {
+	for _, c := range s.cases {
 		k, ok := kernelObserved[c.name]
 		if !ok {
-			t.Fatalf("case %q has no kernel-helper observation in kernelObserved", c.name)
+			return nil, fmt.Errorf("case %q has no kernel-helper observation in kernelObserved", c.name)
 		}
 		c.kernel = k
 		if seen[c.name] {
-			t.Fatalf("duplicate case name %q", c.name)
+			return nil, fmt.Errorf("duplicate case name %q", c.name)
 		}
 		seen[c.name] = true
 	}
-	resets := resetCases(cases)
-	allow := f1Cases("allow")
-	exhaustion := []struct {
-		name string
-		run  func(*testing.T, *exhaustEnv, *Daemon) outcome
-	}{
+	s.resets = resetCases(s.cases)
+	s.allow = f1Cases("allow")
+	s.exhaustion = []exhaustionRun{
 		{"exhaust-2000-pasv-one-session", manyPASV},
 		{"exhaust-pipelined-port-retr", pipelinedPORTs},
 		{"exhaust-2000-sessions-one-client", manySessions},
 	}
-	rows := append([]*hostileCase{}, cases...)
-	rows = append(rows, resets...)
-	rows = append(rows, allow...)
-	for _, x := range exhaustion {
-		rows = append(rows, &hostileCase{name: x.name, cat: "exhaustion"})
+	s.rows = append([]*hostileCase{}, s.cases...)
+	s.rows = append(s.rows, s.resets...)
+	s.rows = append(s.rows, s.allow...)
+	for _, x := range s.exhaustion {
+		s.rows = append(s.rows, &hostileCase{name: x.name, cat: "exhaustion"})
 	}
+	return s, nil
+}
+
+// TestHostile runs every case through ftpalg and through the kernel
+// helper. The two labs are built once and run side by side.
+func TestHostile(t *testing.T) {
+	suite, err := buildHostileSuite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, resets, allow, exhaustion, rows := suite.cases, suite.resets, suite.allow, suite.exhaustion, suite.rows
 	ft := map[string]outcome{}
 	kh := map[string]outcome{}
 	start := time.Now()
