@@ -35,6 +35,14 @@ nf_nat_ftp, attached with ` + "`ct helper set`" + `) instead.
   inside a banner or another multi-line reply, and plays TCP games: out
   of order, duplicated segments, retransmissions and overlaps with
   different bytes.
+- **Hostile FTPS server.** It hands the client a TLS session ticket
+  holding ` + "`\\r\\nPORT <client>,<port>\\r\\n`" + ` and breaks the pairing of its 234
+  with the AUTH (a 234 whose ACK does not cover the AUTH, ` + "`200-x`" + ` before
+  it, a 334, an over-long reply to an earlier command) so that an
+  inspector still reads FTP when the client resumes the session: the
+  ClientHello, in clear, then carries a PORT naming the client's own
+  address on a port the server chose (NAT slipstreaming). The clients
+  are real (curl, Python's ftplib); the *tls resumption* rows.
 - **On-path spoofing.** A third party injects a 227 with a sequence
   number outside the server's window (ahead of it, behind it), or beyond a
   gap that is never filled.
@@ -78,6 +86,13 @@ a TCP RST toward its receiver and the flow is reset for both ends
   *spoofing* cases come from a raw-socket server (10.0.0.4, published as
   203.0.113.3) that sends segments out of order, twice, overlapping with
   different bytes, or with sequence numbers outside the window.
+- *tls resumption* rows: two control connections of a real TLS client
+  (curl: TLS 1.3, the ticket is the pre_shared_key identity; Python:
+  TLS 1.2, the session_ticket extension) to the malicious FTPS server;
+  the probe to the planted client port runs after the second handshake.
+  With the control port's tls: block, ftpalg resets the connection when
+  TLS begins, so no ticket is ever handed out; with tls: allow the second
+  ClientHello carries the planted line and ftpalg must not read it.
 - *reset policy* rows ran with ` + "`policy.violation: reset`" + `; the kernel helper
   has no such policy.
 - *exhaustion* rows ran with max_pinholes 4, max_client_pinholes 8 and
