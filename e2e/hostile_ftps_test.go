@@ -36,8 +36,10 @@ import (
 // behind masquerade.
 //
 // The server (evilFTPS) is Go's crypto/tls with WrapSession/UnwrapSession
-// choosing the ticket bytes, capped at TLS 1.2 so the ticket travels in
-// the ClientHello's session_ticket extension. The clients are real: curl
+// choosing the ticket bytes. The ticket travels in clear in the resuming
+// ClientHello: in the session_ticket extension under TLS 1.2 (Python),
+// as the pre_shared_key identity under TLS 1.3 (curl 7.88, which turns
+// TLS 1.2 tickets off). The clients are real: curl
 // --ssl-reqd (two URLs: it caches the session and resumes it on its second
 // control connection) and Python's ftplib.FTP_TLS (the Debian
 // /usr/bin/python3), which passes the first connection's session to the
@@ -59,6 +61,11 @@ import (
 //
 // What must hold: no pinhole (no "pinhole open" for either session, the
 // sets never hold one) and the server cannot connect to the planted port.
+// Under tls: allow the second ClientHello must carry the planted line
+// (ftpalg has to see TLS begin and stop reading). Under tls: block, the
+// fixed ftpalg resets the connection as soon as TLS begins (the server's
+// 234, or the client's first TLS record after a 334), so no TLS session
+// and no ticket ever exist; that outcome is accepted there too.
 // The client-side capture (an AF_PACKET socket on the client's interface)
 // checks that the second ClientHello really carried the planted line.
 
@@ -194,7 +201,7 @@ func (c *bufConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 const f1DropTable = "f1ack"
 
 // dropAUTH installs (on) or removes the server namespace's rule that drops
-// client segments starting with "AUTH"; it returns how many it dropped.
+// client segments starting with "AUTH" (dropped reads its counter).
 func (e *evilFTPS) dropAUTH(on bool) {
 	if on {
 		e.ns.RunInput([]byte(`table inet `+f1DropTable+` {
