@@ -176,6 +176,25 @@ func TestF1TLSSignsMakeTheChannelOpaque(t *testing.T) {
 			l.send(FromServer, "234 Proceed\r\n")
 			l.send(FromClient, plantedHello)
 		}, opens: 0, want: []Reason{ReasonLineTooLong}, check: opaqueFired},
+		{name: "234 after a bare LF", run: func(l *lab) {
+			l.send(FromClient, "NOOP\r\n")
+			l.send(FromServer, "200 ok\n234 Proceed\n")
+			l.send(FromClient, plantedHello)
+		}, opens: 0, want: []Reason{ReasonTLSUnpaired}, check: opaqueFired},
+		{name: "234 split after its first two bytes, after a bare LF", run: func(l *lab) {
+			l.send(FromClient, "NOOP\r\n")
+			l.send(FromServer, "200 ok\n23")
+			l.send(FromServer, "4 Proceed\r\n")
+			l.send(FromClient, plantedHello)
+		}, opens: 0, want: []Reason{ReasonTLSUnpaired}, check: opaqueFired},
+		{name: "paired 234 ended by a bare LF", run: func(l *lab) {
+			l.send(FromClient, "AUTH TLS\r\n")
+			l.send(FromServer, "234 Proceed\n")
+			l.send(FromClient, plantedHello)
+		}, opens: 0, clean: true, check: opaqueFired},
+		{name: "ClientHello after a bare LF", run: func(l *lab) {
+			l.send(FromClient, "NOOP\n"+plantedHello)
+		}, opens: 0, want: []Reason{ReasonTLSUnpaired}, check: opaqueFired},
 		{name: "ClientHello with no 234 seen at all", run: func(l *lab) {
 			l.send(FromClient, "AUTH TLS\r\n")
 			l.send(FromServer, "2")
@@ -371,6 +390,18 @@ func TestF5BlindPackets(t *testing.T) {
 		}, opens: 0, check: func(t *testing.T, l *lab) {
 			if len(l.effects(EffSessionEnd)) != 1 {
 				t.Errorf("session did not end: %+v", l.Effects)
+			}
+		}},
+		{name: "a reused port the server accepts replaces the session", run: func(l *lab) {
+			c, srv := l.ep[FromClient], l.ep[FromServer]
+			l.raw(FromClient, 5000, rewrite.FlagSYN, "")
+			l.deliver(FromServer, buildPacket(srv.addr, c.addr, 9000, 5001, rewrite.FlagSYN|rewrite.FlagACK, nil))
+			l.deliver(FromClient, buildPacket(c.addr, srv.addr, 5001, 9001, rewrite.FlagACK, nil))
+			l.deliver(FromServer, buildPacket(srv.addr, c.addr, 9001, 5001, rewrite.FlagACK|rewrite.FlagPSH, []byte("220 again\r\n")))
+			l.deliver(FromClient, buildPacket(c.addr, srv.addr, 5001, 9012, rewrite.FlagACK|rewrite.FlagPSH, []byte("PORT 198,51,100,7,200,10\r\n")))
+		}, opens: 1, clean: true, check: func(t *testing.T, l *lab) {
+			if n, m := len(l.effects(EffSessionStart)), len(l.effects(EffSessionEnd)); n != 1 || m != 1 {
+				t.Errorf("%d sessions started, %d ended; want 1 and 1", n, m)
 			}
 		}},
 		{name: "spoofed SYN on a live session", run: func(l *lab) {

@@ -19,7 +19,7 @@ func TestProtocolRules(t *testing.T) {
 		name    string
 		steps   []step
 		opens   int
-		reason  Reason // a violation with this reason must be reported
+		reason  Reason // a violation with this reason must be reported; 0: no violation at all
 		peerHas string // the receiving peer's stream ends with this
 	}{
 		{"passive", []step{c("PASV\r\n"), s("227 Entering Passive Mode (203,0,113,10,195,80)\r\n")}, 1, 0, ""},
@@ -33,6 +33,8 @@ func TestProtocolRules(t *testing.T) {
 		{"227 answering PORT", []step{c("PORT 198,51,100,7,200,10\r\n"), s("227 Entering Passive Mode (203,0,113,10,195,80)\r\n")}, 1, ReasonWrongCommand, ""},
 		{"229 answering PASV", []step{c("PASV\r\n"), s("229 Entering Extended Passive Mode (|||6446|)\r\n")}, 0, ReasonWrongCommand, ""},
 		{"227 naming a third host", []step{c("PASV\r\n"), s("227 Entering Passive Mode (192,0,2,1,195,80)\r\n")}, 0, ReasonBounce, "425 Entering Passive Mode (192,0,2,1,195,80)\r\n"},
+		{"227 naming the client", []step{c("PASV\r\n"), s("227 Entering Passive Mode (198,51,100,7,195,80)\r\n")}, 0, ReasonBounce, "425 Entering Passive Mode (198,51,100,7,195,80)\r\n"},
+		{"PORT naming the server", []step{c("PORT 203,0,113,10,200,10\r\n")}, 0, ReasonBounce, "PORT refused-by-ftpalg\r\n"},
 		{"PORT naming a third host", []step{c("PORT 192,0,2,1,200,10\r\n")}, 0, ReasonBounce, "PORT refused-by-ftpalg\r\n"},
 		{"EPRT naming a third host", []step{c("EPRT |1|192.0.2.1|51210|\r\n")}, 0, ReasonBounce, "EPRT refused-by-ftpalg\r\n"},
 		{"EPRT IPv6 on IPv4 control", []step{c("EPRT |2|2001:db8::1|51210|\r\n")}, 0, ReasonFamily, ""},
@@ -49,7 +51,7 @@ func TestProtocolRules(t *testing.T) {
 		{"PORT inside a file name", []step{c("RETR PORT 198,51,100,7,200,10\r\n")}, 0, 0, ""},
 		{"227 inside a banner line", []step{c("PASV\r\n"), s("200 note: 227 Entering Passive Mode (203,0,113,10,195,80)\r\n")}, 0, 0, ""},
 		{"PORT after a bare LF", []step{c("NOOP\nPORT 198,51,100,7,200,10\r\n")}, 0, 0, ""},
-		{"227 inside a multi-line reply", []step{c("PASV\r\n"), s("230-Welcome\r\n227 Entering Passive Mode (203,0,113,10,195,80)\r\n230 ok\r\n")}, 0, 0, ""},
+		{"227 inside a multi-line reply", []step{c("PASV\r\n"), s("230-Welcome\r\n227 Entering Passive Mode (203,0,113,10,195,80)\r\n230 ok\r\n")}, 0, ReasonAmbiguous, ""},
 		{"multi-line 227", []step{c("PASV\r\n"), s("227-Entering Passive Mode (203,0,113,10,195,80)\r\n227 OK\r\n")}, 1, 0, ""},
 		{"multi-line 227 address on last line", []step{c("PASV\r\n"), s("227-Passive\r\n text\r\n227 Entering Passive Mode (203,0,113,10,195,80)\r\n")}, 1, 0, ""},
 		{"PORT refused by the server", []step{c("PORT 198,51,100,7,200,10\r\n"), s("500 Illegal PORT command.\r\n")}, 1, 0, ""},
@@ -71,9 +73,11 @@ func TestProtocolRules(t *testing.T) {
 			if n := len(l.effects(EffOpenPinhole)); n != tc.opens {
 				t.Errorf("%d pinholes opened, want %d; events %+v", n, tc.opens, l.Events)
 			}
-			if tc.reason != 0 {
+			if v := l.effects(EffViolation); tc.reason == 0 && len(v) != 0 {
+				t.Errorf("violations %+v, want none", v)
+			} else if tc.reason != 0 {
 				found := false
-				for _, v := range l.effects(EffViolation) {
+				for _, v := range v {
 					found = found || v.Reason == tc.reason
 				}
 				if !found {

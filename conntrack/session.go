@@ -78,6 +78,12 @@ type Session struct {
 
 	lastSeen time.Time
 	endedAt  time.Time
+
+	// reopen: a SYN with another sequence number (reopenISN) arrived
+	// while the session was live; a SYN-ACK acknowledging it replaces
+	// the session (Tracker.reopen).
+	reopen    bool
+	reopenISN rewrite.Seq
 }
 
 // ID is the session's number, unique within its Tracker.
@@ -533,7 +539,8 @@ func (s *Session) closeRange(res *Result, r Reason) {
 func (s *Session) serverLine(c *lineCtx) {
 	r := parseReply(c.line)
 	if r.code == 234 {
-		s.reply234(c, r)
+		// Normally seen from its first bytes (Tracker.server234).
+		s.reply234(c, true)
 		return
 	}
 	if s.multi != 0 {
@@ -722,11 +729,12 @@ func (s *Session) finalReply(c *lineCtx, code int, text []byte, announced bool) 
 
 // reply234 handles a 234 line in any position: the server has started
 // TLS (RFC 4217), and the client starts it as soon as it reads a 234,
-// however ftpalg pairs the line. Only a "234" ending no other reply and
-// answering an AUTH the server had received is the legitimate start.
-func (s *Session) reply234(c *lineCtx, r replyLine) {
+// however ftpalg pairs the line. Only a "234" at a line start of the
+// inspector's framing (framed), ending no other reply and answering an
+// AUTH the server had received, is the legitimate start.
+func (s *Session) reply234(c *lineCtx, framed bool) {
 	paired := false
-	if s.multi == 0 {
+	if framed && s.multi == 0 {
 		if h, ok := s.head(c); ok {
 			paired = h.kind == cmdAUTH
 			s.pop()

@@ -24,6 +24,7 @@ type half struct {
 	next     rewrite.Seq // next original byte to inspect
 	released rewrite.Seq // bytes before this have been handed out in order
 	fin      bool        // the sender's FIN was seen in order, at finSeq
+	csum     uint8       // CaptureChecksums: how this direction's checksums are read
 	finSeq   rewrite.Seq
 
 	line      []byte // the incomplete line so far (bounded by MaxLine)
@@ -38,6 +39,17 @@ type half struct {
 	long      bool
 	longHead  [longHeadLen]byte
 	longHeadN int
+
+	// sig holds the first bytes after the last LF, sigN how many
+	// (sigOff: not looking until the next LF). Any LF counts, bare or
+	// not: FTP clients split replies at LF, so a reader may see a line
+	// start there even where the inspector's CRLF framing does not.
+	// Signs of TLS are looked for there (signs).
+	sig  [4]byte
+	sigN int8
+	// tlsAtLF: a 234 line from the server started TLS; the rest of that
+	// line is text, and the record walk starts after its LF.
+	tlsAtLF bool
 
 	adj rewrite.Adjuster
 
@@ -103,11 +115,19 @@ func (t *Tracker) feed(s *Session, c *lineCtx, data []byte, pos rewrite.Seq) {
 			h.next = pos
 			continue
 		}
-		if !h.discard && len(h.line) < tlsSignLen && tlsSign(h.line, data) {
-			// A TLS record where a line starts: this side has started
-			// TLS, whatever the pairing of AUTH and 234 says. Nothing
-			// from here on is a command or a reply.
-			t.tlsStarted(s, c, h, pos)
+		if h.tlsAtLF {
+			i := bytes.IndexByte(data, '\n')
+			if i < 0 {
+				h.next = pos.Add(len(data))
+				return
+			}
+			data, pos = data[i+1:], pos.Add(i+1)
+			h.next = pos
+			h.tlsAtLF, h.opaque = false, true
+			h.line, h.lineStart, h.discard = h.line[:0], pos, false
+			continue
+		}
+		if h.sigN >= 0 && h.sigN < int8(len(h.sig)) && t.signs(s, c, h, data, pos) {
 			continue
 		}
 		i := bytes.IndexByte(data, '\n')
@@ -131,12 +151,14 @@ func (t *Tracker) feed(s *Session, c *lineCtx, data []byte, pos rewrite.Seq) {
 			h.prevCR = false
 			data, pos = data[i+1:], pos.Add(i+1)
 			h.next = pos
+			h.sigN = 0
 			continue
 		}
 		chunk := data[:i]
 		data, pos = data[i+1:], pos.Add(i+1)
 		h.next = pos
 		h.prevCR = false
+		h.sigN = 0
 		if h.discard {
 			h.discard = false
 			if h.long {
@@ -147,7 +169,9 @@ func (t *Tracker) feed(s *Session, c *lineCtx, data []byte, pos rewrite.Seq) {
 			h.lineStart = pos
 			continue
 		}
-		if len(h.line)+len(chunk) > t.pol.MaxLine {
+		if n := len(h.line) + len(chunk); n > t.pol.MaxLine && !(n == t.pol.MaxLine+1 && crlf) {
+			// MaxLine counts the line without its ending: the CR of a
+			// CRLF does not count.
 			t.tooLong(s, c, h, chunk)
 			t.longLine(s, c, h, h.longHead[:h.longHeadN], pos)
 			h.line = h.line[:0]
@@ -183,7 +207,11 @@ func (t *Tracker) partial(s *Session, c *lineCtx, h *half, b []byte) {
 	if h.discard {
 		return
 	}
-	if len(h.line)+len(b) > t.pol.MaxLine {
+	limit := t.pol.MaxLine
+	if b[len(b)-1] == '\r' {
+		limit++ // it may be the CR of the line's CRLF, which does not count
+	}
+	if len(h.line)+len(b) > limit {
 		t.tooLong(s, c, h, b)
 		h.line = h.line[:0]
 		h.discard = true
@@ -228,30 +256,46 @@ func (t *Tracker) longLine(s *Session, c *lineCtx, h *half, head []byte, end rew
 	c.long = false
 }
 
-// tlsSignLen is how many bytes of a line start tlsSign needs.
-const tlsSignLen = 2
+const sigOff = -1
 
-// tlsSign reports whether a line that starts with line followed by data
-// starts like a TLS record (RFC 8446 section 5.1): a content type of 20-24
-// (change_cipher_spec, alert, handshake, application_data, heartbeat)
-// and a major version of 3. No FTP command or reply starts with such a
-// control byte. It needs tlsSignLen bytes in all.
-func tlsSign(line, data []byte) bool {
-	var b [tlsSignLen]byte
-	n := copy(b[:], line)
-	if n+len(data) < tlsSignLen {
-		return false
+// signs looks at the first bytes after an LF (h.sig, completed from data,
+// which starts at pos) for a sign that a side has started TLS, whatever
+// the pairing of AUTH and 234 says: a TLS record header from either side
+// (tlsSign), or a "234" reply line from the server. On a sign the session
+// turns opaque (startTLS) and signs reports true: data is then walked as
+// TLS records from where the record starts, or after the 234 line.
+func (t *Tracker) signs(s *Session, c *lineCtx, h *half, data []byte, pos rewrite.Seq) bool {
+	before := int(h.sigN) // sign bytes in earlier segments
+	h.sigN += int8(copy(h.sig[before:], data))
+	b := h.sig[:h.sigN]
+	switch {
+	case tlsSign(b):
+		t.tlsStarted(s, c, h, before)
+		return true
+	case c.dir == FromServer && len(b) == 4 && b[0] == '2' && b[1] == '3' && b[2] == '4' && !isDigit(b[3]):
+		t.server234(s, c, h, before, pos)
+		return true
 	}
-	copy(b[n:], data)
-	return b[0] >= 20 && b[0] <= 24 && b[1] == 3
+	if len(b) == len(h.sig) || !(b[0] >= 20 && b[0] <= 24 || c.dir == FromServer && prefixOrFold(b, "234")) {
+		h.sigN = sigOff
+	}
+	return false
+}
+
+// tlsSign reports whether b starts like a TLS record (RFC 8446 section
+// 5.1): a content type of 20-24 (change_cipher_spec, alert, handshake,
+// application_data, heartbeat) and a major version of 3. No FTP command
+// or reply starts with such a control byte.
+func tlsSign(b []byte) bool {
+	return len(b) >= 2 && b[0] >= 20 && b[0] <= 24 && b[1] == 3
 }
 
 // tlsStarted makes the session opaque because this half sent a TLS record
-// at a line start (at h.lineStart; the bytes of it already in h.line are
-// the record header's first bytes).
-func (t *Tracker) tlsStarted(s *Session, c *lineCtx, h *half, pos rewrite.Seq) {
-	var hdr [tlsSignLen]byte
-	n := copy(hdr[:], h.line)
+// after an LF; its first before bytes came in earlier segments (h.sig),
+// the rest is the data being fed.
+func (t *Tracker) tlsStarted(s *Session, c *lineCtx, h *half, before int) {
+	var hdr [len(h.sig)]byte
+	copy(hdr[:], h.sig[:before])
 	c.line = nil
 	c.start = h.lineStart
 	c.release = h.released
@@ -260,9 +304,27 @@ func (t *Tracker) tlsStarted(s *Session, c *lineCtx, h *half, pos rewrite.Seq) {
 	h.opaque = true
 	h.line = h.line[:0]
 	h.discard, h.long = false, false
-	copy(h.tlsHdr[:], hdr[:n])
-	h.tlsHdrN = n
+	copy(h.tlsHdr[:], hdr[:before])
+	h.tlsHdrN = before
 	h.tlsNeed = 0
+}
+
+// server234 handles a 234 line from the server, seen from its first four
+// bytes: the client starts TLS as soon as it reads it, however the
+// inspector pairs it. Only a 234 at a line start of the inspector's own
+// framing, ending no other reply and answering an AUTH the server had
+// received, is the legitimate start (Session.reply234).
+func (t *Tracker) server234(s *Session, c *lineCtx, h *half, before int, pos rewrite.Seq) {
+	c.line = h.sig[:h.sigN]
+	c.start = pos.Add(-before)
+	c.release = h.released
+	framed := !h.discard && len(h.line) == before
+	s.reply234(c, framed)
+	// The rest of the 234 line is text; the server's records follow it.
+	h.opaque, h.tlsAtLF = false, true
+	h.line = h.line[:0]
+	h.discard, h.long = false, false
+	h.sigN = sigOff
 }
 
 // holdable reports whether h may hold one more packet of n payload bytes.
@@ -388,6 +450,7 @@ func (t *Tracker) gap(s *Session, dir Dir, seq rewrite.Seq, now time.Time, res *
 	h.line = h.line[:0]
 	h.discard = true
 	h.prevCR = false
+	h.sigN = sigOff
 	// The missing bytes count as handed out, but out-of-order segments
 	// held beyond the hole were not: their bytes must still leave.
 	to := seq
@@ -496,7 +559,8 @@ func (t *Tracker) goOpaque(s *Session, c *lineCtx) {
 		h := &s.half[d]
 		h.opaque = true
 		h.tlsAlert, h.tlsLost, h.tlsApp = false, false, false
-		h.long = false
+		h.long, h.tlsAtLF = false, false
+		h.sigN = sigOff
 		h.tlsNeed, h.tlsHdrN = 0, 0
 		h.line = h.line[:0]
 		h.discard = false
@@ -525,7 +589,7 @@ func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewr
 		n++
 		if !validTLSPrefix(h.tlsHdr[:h.tlsHdrN]) {
 			o := &s.half[1-c.dir]
-			if !h.tlsAlert && !o.tlsAlert || !h.tlsApp || !o.tlsApp || tlsSign(h.tlsHdr[:h.tlsHdrN], nil) {
+			if !h.tlsAlert && !o.tlsAlert || !h.tlsApp || !o.tlsApp || tlsSign(h.tlsHdr[:h.tlsHdrN]) {
 				// Not TLS, and neither side closed an established TLS
 				// session: the stream cannot be trusted as commands.
 				// Stay opaque. (After CCC a client may go on in clear
@@ -545,6 +609,7 @@ func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewr
 			// seen so far start a line.
 			h.opaque = false
 			h.line = append(h.line[:0], h.tlsHdr[:h.tlsHdrN-1]...)
+			h.sigN = int8(copy(h.sig[:], h.line))
 			h.lineStart = pos.Add(n - h.tlsHdrN)
 			h.tlsHdrN = 0
 			s.cleared(c, h)

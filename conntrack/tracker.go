@@ -28,6 +28,17 @@ type Config struct {
 	// stream. "ftpalg replay" uses it, because the captured peers never
 	// saw ftpalg's changes.
 	DryRun bool
+	// CaptureChecksums reads checksums as a capture holds them. Live, a
+	// packet whose checksum does not verify is discarded by its receiver,
+	// so the Tracker never reads it (NFQUEUE hands over packets with
+	// their checksums filled in). A capture taken on a sending host holds
+	// that host's packets before its NIC filled their checksums in: with
+	// CaptureChecksums, each direction of a session is judged by its
+	// first segment with data. If that one's checksum verified, a later
+	// bad checksum means a corrupt packet, not read; otherwise the
+	// direction's checksums are taken as offloaded and not checked.
+	// "ftpalg replay" sets it.
+	CaptureChecksums bool
 	// FirstSession numbers this Tracker's sessions and pinholes from
 	// here, so that several Trackers (one per queue) keep their IDs apart.
 	FirstSession uint64
@@ -95,6 +106,7 @@ type Tracker struct {
 	ctl      []uint16
 	nat      NATLookup
 	dryRun   bool
+	capCsum  bool
 	ports    *PortRegistry
 	budget   *Budget
 	tls      map[uint16]TLSRule
@@ -160,6 +172,7 @@ func NewTracker(cfg Config) (*Tracker, error) {
 		ctl:      append([]uint16(nil), ctl...),
 		nat:      cfg.NAT,
 		dryRun:   cfg.DryRun,
+		capCsum:  cfg.CaptureChecksums,
 		ports:    ports,
 		budget:   budget,
 		tls:      tls,
@@ -209,7 +222,7 @@ func (t *Tracker) Process(pkt []byte, token uint64, now time.Time, res *Result) 
 		return
 	}
 	s := t.sessions[flow]
-	if !p.ChecksumOK() {
+	if !t.checksumOK(p, s, dir) {
 		// The receiver discards it: nothing in it counts (data, ACK,
 		// SYN, FIN, RST). It still gets the session's sequence
 		// adjustment; the incremental checksum update keeps it bad.
@@ -229,9 +242,16 @@ func (t *Tracker) Process(pkt []byte, token uint64, now time.Time, res *Result) 
 	syn := p.Flags&rewrite.FlagSYN != 0
 	if syn && dir == FromClient && p.Flags&rewrite.FlagACK == 0 {
 		// A SYN starts a new session only where the old one has ended
-		// (a reused client port). A SYN on a live session is a
-		// retransmission or forged: the kernel's conntrack ignores a SYN
-		// on an established entry too, so it replaces nothing here.
+		// (a reused client port). On a live session it is a
+		// retransmission, forged, or a new connection from a client that
+		// lost the old one: like the kernel's conntrack, which ignores
+		// such a SYN but lets it through, the Tracker only notes its
+		// sequence number; the session is replaced only when the server
+		// answers it with a SYN-ACK (Tracker.reopen). A forged SYN gets a
+		// challenge ACK, never that.
+		if s != nil && !s.ended && s.half[FromClient].synced && s.half[FromClient].next != p.Seq.Add(1) {
+			s.reopenISN, s.reopen = p.Seq, true
+		}
 		if s != nil && s.ended {
 			t.remove(s, now, res, ReasonSessionEnd)
 			s = nil
@@ -241,6 +261,12 @@ func (t *Tracker) Process(pkt []byte, token uint64, now time.Time, res *Result) 
 			if s == nil {
 				return
 			}
+		}
+	}
+	if syn && dir == FromServer && p.Flags&rewrite.FlagACK != 0 && s != nil && s.reopen && p.Ack == s.reopenISN.Add(1) {
+		s = t.reopen(s, now, res)
+		if s == nil {
+			return
 		}
 	}
 	if s != nil && s.killed {
@@ -264,6 +290,33 @@ func (t *Tracker) Process(pkt []byte, token uint64, now time.Time, res *Result) 
 	res.Session = s.id
 	s.lastSeen = now
 	t.segment(s, dir, token, now, res)
+}
+
+// Checksum judgement of a direction under CaptureChecksums.
+const (
+	csumUnknown uint8 = iota
+	csumVerified
+	csumOffloaded
+)
+
+// checksumOK reports whether p's checksums verify, or, with
+// CaptureChecksums, whether a bad one is a capture's offload (s may be nil).
+func (t *Tracker) checksumOK(p *rewrite.Packet, s *Session, dir Dir) bool {
+	ok := p.ChecksumOK()
+	if !t.capCsum {
+		return ok
+	}
+	if s == nil {
+		return true // nothing known of the direction yet
+	}
+	h := &s.half[dir]
+	if h.csum == csumUnknown && len(p.Payload) > 0 {
+		h.csum = csumOffloaded
+		if ok {
+			h.csum = csumVerified
+		}
+	}
+	return ok || h.csum != csumVerified
 }
 
 // direction decides which side sent p and names its control connection.
@@ -301,6 +354,19 @@ func (t *Tracker) direction(p *rewrite.Packet) (Dir, Flow, bool) {
 		return FromClient, asClient, true
 	}
 	return FromServer, asServer, true
+}
+
+// reopen replaces session s by a new one for the connection whose SYN
+// (at s.reopenISN) the server just accepted: the client reused the port
+// of a connection the Tracker still held as live.
+func (t *Tracker) reopen(s *Session, now time.Time, res *Result) *Session {
+	isn := s.reopenISN
+	t.remove(s, now, res, ReasonSessionEnd)
+	n := t.create(s.flow, now, res, false)
+	if n != nil {
+		n.half[FromClient].sync(isn.Add(1))
+	}
+	return n
 }
 
 // create starts a session, or counts the packet as not tracked when the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ftpalg/ftpalg/internal/pktfuzz"
+	"github.com/ftpalg/ftpalg/rewrite"
 )
 
 // FuzzTracker runs raw packets through a Tracker: prog is a pktfuzz
@@ -21,8 +22,11 @@ import (
 // IP + TCP packet with the same endpoints and flags, consistent lengths and
 // the checksum residuals it arrived with; pinholes open once and close once,
 // always from the peer to the announcer's own address on a port of at
-// least MinDataPort; and once time has passed every timeout, nothing is
-// left: no session, no pinhole, no held packet, no reserved public port.
+// least MinDataPort; no pinhole of a session is open once a sign of TLS
+// (a 234 reply line, a TLS record where a line starts) has reached the
+// receiver, until the session reports the channel clear again (tlsOracle);
+// and once time has passed every timeout, nothing is left: no session, no
+// pinhole, no held packet, no reserved public port.
 func FuzzTracker(f *testing.F) {
 	for _, s := range trackerSeeds() {
 		f.Add(s.setup, s.prog)
@@ -149,6 +153,22 @@ type trackerHarness struct {
 	editedDirs map[[2]netip.AddrPort]bool
 	base       map[[2]netip.AddrPort]uint32 // where inspection of a direction began
 	dropped    []droppedPkt
+	// What each receiver has read in order since the session began
+	// (tlsOracle), and the flows whose channel a sign of TLS reached.
+	rcv     map[[2]netip.AddrPort]*rcvStream
+	tlsSeen map[Flow]bool
+	cleared map[Flow]bool
+}
+
+// rcvStream is the tlsOracle's copy of what one receiver has read in
+// order: its own reading of lines, independent of the inspector's.
+type rcvStream struct {
+	base   uint32 // sequence number of data[0]
+	data   []byte
+	server bool // the server's direction (234 replies count)
+	done   bool // blind from here: a gap at the receiver, a FIN, an RST
+	scan   int  // next position that may start a sign
+	pend   int  // start of a 234 line not yet ended, -1 if none
 }
 
 type droppedPkt struct {
@@ -176,7 +196,8 @@ func newTrackerHarness(t *testing.T, setup uint16) *trackerHarness {
 		ports: NewPortRegistry(), held: map[uint64][]byte{}, done: map[uint64]bool{}, open: map[uint64]Effect{},
 		everOpen: map[uint64]bool{}, sessions: map[uint64]bool{}, tuples: map[Flow]Tuples{}, flows: map[uint64]Flow{},
 		mapped: map[netip.AddrPort]bool{}, ranges: map[uint64]Effect{}, killed: map[uint64]bool{},
-		budget: NewBudget(), tls: tlsRules(setup), stream: map[[2]netip.AddrPort]*seqSet{}, editedDirs: map[[2]netip.AddrPort]bool{}, base: map[[2]netip.AddrPort]uint32{}}
+		budget: NewBudget(), tls: tlsRules(setup), stream: map[[2]netip.AddrPort]*seqSet{}, editedDirs: map[[2]netip.AddrPort]bool{}, base: map[[2]netip.AddrPort]uint32{},
+		rcv: map[[2]netip.AddrPort]*rcvStream{}, tlsSeen: map[Flow]bool{}, cleared: map[Flow]bool{}}
 	cfg := Config{Policy: pol, ControlPorts: []uint16{21, 2121}, Ports: h.ports, DryRun: setup&setupDryRun != 0,
 		Budget: h.budget, TLS: h.tls}
 	if setup&(setupDNAT|setupMasq) != 0 {
@@ -303,12 +324,12 @@ func (h *trackerHarness) check(tok uint64, in []byte) {
 		h.log = append(h.log, fmt.Sprintf("  release %d: %v", rl.Token, rl.Verdict))
 		switch rl.Verdict {
 		case Accept:
-			h.deliver(rl.Token, orig, orig)
+			h.deliver(rl.Token, rl.Session, orig, orig)
 		case AcceptModified:
 			h.checkOut(rl.Token, orig, rl.Packet)
-			h.deliver(rl.Token, orig, rl.Packet)
+			h.deliver(rl.Token, rl.Session, orig, rl.Packet)
 		case Drop:
-			h.deliver(rl.Token, orig, nil)
+			h.deliver(rl.Token, rl.Session, orig, nil)
 		default:
 			h.fail("release of token %d with verdict %v", rl.Token, rl.Verdict)
 		}
@@ -316,12 +337,12 @@ func (h *trackerHarness) check(tok uint64, in []byte) {
 	if tok != 0 {
 		switch res.Verdict {
 		case Accept:
-			h.deliver(tok, in, in)
+			h.deliver(tok, res.Session, in, in)
 		case AcceptModified:
 			h.checkOut(tok, in, res.Packet)
-			h.deliver(tok, in, res.Packet)
+			h.deliver(tok, res.Session, in, res.Packet)
 		case Drop:
-			h.deliver(tok, in, nil)
+			h.deliver(tok, res.Session, in, nil)
 		case Hold:
 		default:
 			h.fail("packet %d: verdict %v", tok, res.Verdict)
@@ -338,6 +359,11 @@ func (h *trackerHarness) check(tok uint64, in []byte) {
 		h.fail("port registry holds %d public ports, outstanding DNAT mappings %d", got, want)
 	}
 	h.checkBudget()
+	for _, e := range h.open {
+		if h.tlsSeen[e.Flow] && !h.cleared[e.Flow] {
+			h.fail("pinhole %d (%v) of %v open after a sign of TLS reached the receiver", e.ID, e.Pinhole, e.Flow)
+		}
+	}
 	if h.setup&setupDryRun == 0 {
 		for _, e := range res.Effects {
 			if e.Kind == EffReset && !h.sessions[e.Session] {
@@ -378,7 +404,7 @@ func (h *trackerHarness) checkBudget() {
 
 // deliver records the verdict of token tok, which arrived as in and leaves
 // as out (nil: dropped).
-func (h *trackerHarness) deliver(tok uint64, in, out []byte) {
+func (h *trackerHarness) deliver(tok, sess uint64, in, out []byte) {
 	h.t.Helper()
 	if h.done[tok] {
 		h.fail("token %d got a second verdict", tok)
@@ -386,11 +412,12 @@ func (h *trackerHarness) deliver(tok uint64, in, out []byte) {
 	h.done[tok] = true
 	if out != nil {
 		h.r.Delivered(out)
+		h.tlsOracle(out)
 	}
 	// Until a direction is edited its sequence numbers stay the sender's:
 	// track which bytes of it reached the receiver.
 	if out == nil {
-		if !h.killed[h.res.Session] {
+		if !h.killed[sess] {
 			h.dropped = append(h.dropped, droppedPkt{tok, in})
 		}
 		return
@@ -398,6 +425,88 @@ func (h *trackerHarness) deliver(tok uint64, in, out []byte) {
 	if v, ok := pktfuzz.View(out); ok {
 		start, n := payloadRange(v)
 		h.sent(v).add(start, n)
+	}
+}
+
+// tlsOracle follows what the receiver of a delivered packet reads in
+// order, from where the session began to inspect that direction, and
+// notes the first sign of TLS at a line start (the start of the stream or
+// after CRLF): a record header (content type 20-24, major version 3) in
+// either direction, or a complete "234" reply line from the server. It
+// reads packets only as a receiver keeps them (good checksum, in order, up
+// to a FIN or RST); where it cannot follow (a gap at the receiver) it stops
+// for that direction, never guessing.
+func (h *trackerHarness) tlsOracle(out []byte) {
+	var p rewrite.Packet
+	if rewrite.Decode(out, &p) != nil || !p.ChecksumOK() {
+		return
+	}
+	src, dst := netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort)
+	var flow Flow
+	server := false
+	for _, c := range h.conns {
+		switch {
+		case c.Client == src && c.Server == dst:
+			flow = Flow{Client: src, Server: dst}
+		case c.Client == dst && c.Server == src:
+			flow, server = Flow{Client: dst, Server: src}, true
+		}
+	}
+	k := [2]netip.AddrPort{src, dst}
+	base, ok := h.base[k]
+	if !flow.Client.IsValid() || !ok {
+		return
+	}
+	st := h.rcv[k]
+	if st == nil {
+		st = &rcvStream{base: base, server: server, pend: -1}
+		h.rcv[k] = st
+	}
+	if st.done {
+		return
+	}
+	start := uint32(p.Seq)
+	if p.Flags&0x02 != 0 {
+		start++
+	}
+	end := st.base + uint32(len(st.data))
+	pl := p.Payload
+	if d := int32(end - start); d < 0 && len(pl) > 0 {
+		st.done = true // bytes beyond a gap: the receiver reads them later, if ever
+		return
+	} else if d > 0 {
+		if int(d) >= len(pl) {
+			pl = nil
+		} else {
+			pl = pl[d:]
+		}
+	}
+	st.data = append(st.data, pl...)
+	if p.Flags&0x05 != 0 { // FIN or RST: nothing after it is read
+		st.done = true
+	}
+	for st.scan < len(st.data) {
+		i := st.scan
+		if i == 0 || i >= 2 && st.data[i-2] == '\r' && st.data[i-1] == '\n' {
+			if i+1 >= len(st.data) {
+				break
+			}
+			if b := st.data[i]; b >= 20 && b <= 24 && st.data[i+1] == 3 {
+				h.tlsSeen[flow] = true
+			}
+			if st.server && st.data[i] == '2' {
+				if i+3 >= len(st.data) {
+					break
+				}
+				if st.data[i+1] == '3' && st.data[i+2] == '4' && (st.data[i+3] < '0' || st.data[i+3] > '9') && st.pend < 0 {
+					st.pend = i
+				}
+			}
+		}
+		st.scan++
+	}
+	if st.pend >= 0 && bytes.IndexByte(st.data[st.pend:], '\n') >= 0 {
+		h.tlsSeen[flow] = true
 	}
 }
 
@@ -588,7 +697,10 @@ func (h *trackerHarness) effects(effs []Effect) {
 				delete(h.base, k)
 				delete(h.stream, k)
 				delete(h.editedDirs, k)
+				delete(h.rcv, k)
 			}
+			delete(h.tlsSeen, e.Flow)
+			delete(h.cleared, e.Flow)
 			h.sessions[e.Session] = false
 			h.flows[e.Session] = e.Flow
 		case EffSessionEnd:
@@ -649,7 +761,9 @@ func (h *trackerHarness) effects(effs []Effect) {
 				h.fail("close of range %d %v, open %v as %v", e.ID, e.Range, ok, o.Range)
 			}
 			delete(h.ranges, e.ID)
-		case EffOpaque, EffClear, EffViolation:
+		case EffClear:
+			h.cleared[e.Flow] = true
+		case EffOpaque, EffViolation:
 		default:
 			h.fail("unknown effect kind %v", e.Kind)
 		}
@@ -858,7 +972,22 @@ func trackerSeeds() []trackerSeed {
 		b.Handshake(0).Dialog(0, "S: 220 again", "C: PORT 198,51,100,10,200,3", "S: 200 ok")
 		return b
 	}
+	// Issue 9 F1: a 234 that ends another reply's multi-line text (the
+	// client starts TLS, pairing does not say so), then a ClientHello
+	// whose session ticket, chosen by the server, plants a PORT and an
+	// EPRT to the client's own address.
+	tlsSlip := func() *pktfuzz.Builder {
+		b := new(pktfuzz.Builder)
+		b.Handshake(0).Dialog(0, "S: 220 x", "C: USER a", "S: 230 ok", "C: PASV", "S: 227 Entering Passive Mode (10,0,0,2,117,70).",
+			"C: AUTH TLS", "S: 200-x", "S: 234 Proceed")
+		b.Packet(0, 0, ack|psh, "\x16\x03\x01\x00\x48\x01\x00\x00\x44ticket\r\nPORT 198,51,100,10,200,10\r\nEPRT |1|198.51.100.10|51300|\r\n")
+		b.Dialog(0, "S: 200 ok")
+		return b
+	}
 	return []trackerSeed{
+		{0, tlsSlip().Bytes()},
+		{1 << setupTLSShift, tlsSlip().Bytes()},
+		{setupDNAT | setupMasq, tlsSlip().Bytes()},
 		{0, ftps().Bytes()},
 		{1 << setupTLSShift, ftps().Bytes()},
 		{setupDNAT | 2<<setupTLSShift, ftps().Bytes()},

@@ -84,7 +84,7 @@ func Run(frames []Frame, opts Options, emit func(Record)) (Report, error) {
 	if len(ctl) == 0 {
 		ctl = []uint16{21}
 	}
-	tr, err := conntrack.NewTracker(conntrack.Config{Policy: pol, ControlPorts: ctl, DryRun: true})
+	tr, err := conntrack.NewTracker(conntrack.Config{Policy: pol, ControlPorts: ctl, DryRun: true, CaptureChecksums: true})
 	if err != nil {
 		return Report{}, err
 	}
