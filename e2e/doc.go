@@ -40,7 +40,20 @@
 // with ftpalg and with the kernel's helper, plus reset-policy variants and
 // pinhole exhaustion against small limits, and asserts pinholes, what
 // each end received and ftpalg's log. FTPALG_SECURITY_TABLE=path writes
-// the comparison table (SECURITY.md at the repository root).
+// the comparison table (SECURITY.md at the repository root), with the date
+// and commit of the run; TestSecurityTableCurrent (no root needed, so it
+// runs in every go test ./...) fails when SECURITY.md's rows or their
+// expected outcomes no longer match the suite's cases.
+//
+// The f1-* rows (hostile_ftps_test.go) are a malicious FTPS server (Go's
+// crypto/tls choosing the session ticket bytes) against real TLS clients
+// (curl --ssl-reqd, Python's ftplib.FTP_TLS) that resume the session on a
+// second control connection, so that their ClientHello carries a PORT line
+// the server planted; the server breaks the 234/AUTH pairing first (a 234
+// whose ACK does not cover the AUTH, "200-x" before the 234, a 334, an
+// over-long FEAT reply). They run under tls: block and tls: allow. An
+// AF_PACKET capture on the client checks that the planted bytes were
+// really sent.
 //
 // Every transfer is checked byte for byte (SHA-256). Addresses are taken
 // only from documentation and private ranges and are used only inside the
@@ -75,6 +88,8 @@
 //	FTPALG_E2E_KEEP=1    keep ftpalg's log and the lab's files on failure
 //	                     (the path is printed); namespaces are always removed.
 //	FTPALG_SECURITY_TABLE=path  TestHostile writes SECURITY.md there.
+//	FTPALG_E2E_F1_PCAP=dir  the f1-* rows write what the client sent there
+//	                     as pcap files (for tshark: -d tcp.port==21,tls).
 //
 // Namespaces are named fte-<pid>-<n>; every namespace and every process a
 // test starts is removed in t.Cleanup, on failure too. On failure the test

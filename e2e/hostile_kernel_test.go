@@ -93,4 +93,17 @@ var kernelObserved = map[string]expect{
 	"raw-227-spoofed-line-ahead-wrong-ack":     {pins: []string{kRaw}, sees: []string{kPubRw, "!c:156,64", noopOK}},
 	"raw-227-spoofed-behind-window":            {pins: []string{kRaw}, sees: []string{kPubRw, "!c:156,64", noopOK}},
 	"raw-227-spoofed-beyond-gap":               {sees: []string{"!c:156,64"}},
+
+	"f2-epsv-after-epsv-all":             {pins: []string{kPasv + "30000"}, sees: []string{"c:229 Entering Extended Passive Mode (|||30000|)", noopOK}, probes: []bool{true}},
+	"f3-long-reply-then-pasv":            {pins: []string{kPasv + "30000"}, sees: []string{kPub, noopOK}, probes: []bool{true}},
+	"f3-long-reply-then-port-500":        {pins: []string{kPort + "40000"}, sees: []string{noopOK}, probes: []bool{true}},
+	"f4-unended-multiline-then-port-500": {pins: []string{kPort + "40000"}, sees: []string{noopOK}, probes: []bool{true}},
+	"f7-quit-and-port-one-segment":       {sees: []string{"s:QUIT"}, probes: []bool{false}},
+	"f7-auth-and-port-one-segment":       {sees: []string{noopOK}, probes: []bool{false}},
+
+	"f1-234-ack-before-auth-curl":        {probes: []bool{false}},
+	"f1-234-ack-before-auth-python":      {probes: []bool{false}},
+	"f1-234-after-200-dash-curl":         {probes: []bool{false}},
+	"f1-long-feat-reply-then-234-python": {probes: []bool{false}},
+	"f1-334-to-auth-curl":                {probes: []bool{false}},
 }

@@ -36,6 +36,9 @@ type expect struct {
 	sees []string
 	// log (ftpalg): every "msg/reason" refusal or reset of the session.
 	log []string
+	// anyLog: the log is recorded, not judged (cases whose pinholes and
+	// probes are the point, where more than one refusal reason is sound).
+	anyLog bool
 	// probes: per probe step, whether the connection may get through.
 	probes []bool
 }
@@ -50,6 +53,9 @@ type hostileCase struct {
 	// case where timing decides (altWhy says how).
 	ftpalgAlt *expect
 	altWhy    string
+	// ftps, when set, makes the case an F1 run (hostile_ftps_test.go):
+	// a malicious FTPS server and a real TLS client instead of steps.
+	ftps *ftpsAttack
 }
 
 // Ports and tuples used by the scripts.
@@ -277,6 +283,14 @@ func hostileCases() []*hostileCase {
 			ftpalg: expect{sees: []string{"c:501", "c:200 ", "c:221"}, log: []string{"refuse/low-port"}},
 			kernel: expect{sees: []string{"c:221"}}},
 	}
+	cs = append(cs, secondRoundCases()...)
+	// A 227 inside another code's multi-line reply announces nothing; since
+	// the second hostile-input round (F4) ftpalg also logs it as ambiguous.
+	for _, c := range cs {
+		if c.name == "227-in-banner" || c.name == "227-inside-multiline-reply" {
+			c.ftpalg.log = []string{"refuse/ambiguous-reply"}
+		}
+	}
 	// EPSV ALL, then PASV: the 227 must not count.
 	for _, c := range cs {
 		if c.name == "227-after-epsv-all" {
@@ -286,40 +300,97 @@ func hostileCases() []*hostileCase {
 	return cs
 }
 
-// TestHostile runs every case through ftpalg and through the kernel
-// helper. The two labs are built once and run side by side.
-func TestHostile(t *testing.T) {
-	cases := hostileCases()
-	cases = append(cases, rawCases()...)
-	if len(cases) < 40 {
-		t.Fatalf("only %d cases", len(cases))
+// secondRoundCases are scripted rows for findings F2, F3, F4 and F7 of
+// the second hostile-input round (issue 9).
+func secondRoundCases() []*hostileCase {
+	long := strings.Repeat("x", 1100)
+	pasvOpen := probe(fromClient, ap("203.0.113.1:30000"), ap("10.0.0.2:30000"), true)
+	return []*hostileCase{
+		// F2: EPSV ALL forbids PORT, EPRT and PASV, not EPSV.
+		{name: "f2-epsv-after-epsv-all", cat: "placement", steps: script(login(),
+			steps(CL("EPSV ALL"), SL("200 EPSV ALL ok"), CL("EPSV"), SL("229 Entering Extended Passive Mode (|||30000|)"), pasvOpen), noopQuit()),
+			ftpalg: expect{pins: []string{"10.0.0.2:30000"}, sees: []string{"c:229 Entering Extended Passive Mode (|||", noopOK}, probes: []bool{true}}},
+		// F3: a discarded over-long reply still answers its command.
+		{name: "f3-long-reply-then-pasv", cat: "stream", steps: script(login(),
+			steps(CL("NOOP"), SL("200 "+long), CL("PASV"), SL(pasv30000), pasvOpen), noopQuit()),
+			ftpalg: expect{pins: []string{"10.0.0.2:30000"}, sees: []string{"c:227 Entering Passive Mode (" + publicTuple + ")", noopOK},
+				log: []string{"refuse/line-too-long"}, probes: []bool{true}}},
+		{name: "f3-long-reply-then-port-500", cat: "stream", steps: script(login(),
+			steps(CL("NOOP"), SL("200 "+long), CL(portClient), SL("500 Illegal PORT command."), probeClient(40000)), noopQuit()),
+			ftpalg: expect{pins: []string{"198.51.100.10:40000"}, sees: []string{"s:" + portClient, noopOK}, log: []string{"refuse/line-too-long"}}},
+		// F4: a multi-line reply that never ends with its own code must
+		// not freeze pairing: the 500 to PORT withdraws its pinhole.
+		{name: "f4-unended-multiline-then-port-500", cat: "placement", steps: script(login(),
+			steps(CL("NOOP"), S("200-start\r\n250 done\r\n"), CL(portClient), SL("500 Illegal PORT command."), probeClient(40000)), noopQuit()),
+			ftpalg: expect{pins: []string{"198.51.100.10:40000"}, sees: []string{"s:" + portClient, noopOK}}},
+		// F7: nothing counts after QUIT, or while AUTH awaits its reply.
+		{name: "f7-quit-and-port-one-segment", cat: "placement", steps: script(login(),
+			steps(C("QUIT\r\n"+portClient+"\r\n"), probeClient(40000), SL("221 bye"))),
+			ftpalg: expect{sees: []string{"s:QUIT"}, anyLog: true}},
+		{name: "f7-auth-and-port-one-segment", cat: "placement", steps: script(login(),
+			steps(C("AUTH TLS\r\n"+portClient+"\r\n"), probeClient(40000), SL("504 no TLS here"), SL("500 no")), noopQuit()),
+			ftpalg: expect{sees: []string{noopOK}, anyLog: true}},
+	}
+}
+
+// hostileSuite is everything TestHostile runs, and the rows of
+// SECURITY.md's table in order: the cases (both labs), the reset-policy
+// variants and the tls: allow F1 rows (ftpalg only), the exhaustion runs.
+type hostileSuite struct {
+	cases, resets, allow []*hostileCase
+	exhaustion           []exhaustionRun
+	rows                 []*hostileCase
+}
+
+type exhaustionRun struct {
+	name string
+	run  func(*testing.T, *exhaustEnv, *Daemon) outcome
+}
+
+func buildHostileSuite() (*hostileSuite, error) {
+	s := &hostileSuite{}
+	s.cases = hostileCases()
+	s.cases = append(s.cases, rawCases()...)
+	s.cases = append(s.cases, f1Cases("block")...)
+	if len(s.cases) < 40 {
+		return nil, fmt.Errorf("only %d cases", len(s.cases))
 	}
 	seen := map[string]bool{}
-	for _, c := range cases {
+	for _, c := range s.cases {
 		k, ok := kernelObserved[c.name]
 		if !ok {
-			t.Fatalf("case %q has no kernel-helper observation in kernelObserved", c.name)
+			return nil, fmt.Errorf("case %q has no kernel-helper observation in kernelObserved", c.name)
 		}
 		c.kernel = k
 		if seen[c.name] {
-			t.Fatalf("duplicate case name %q", c.name)
+			return nil, fmt.Errorf("duplicate case name %q", c.name)
 		}
 		seen[c.name] = true
 	}
-	resets := resetCases(cases)
-	exhaustion := []struct {
-		name string
-		run  func(*testing.T, *exhaustEnv, *Daemon) outcome
-	}{
+	s.resets = resetCases(s.cases)
+	s.allow = f1Cases("allow")
+	s.exhaustion = []exhaustionRun{
 		{"exhaust-2000-pasv-one-session", manyPASV},
 		{"exhaust-pipelined-port-retr", pipelinedPORTs},
 		{"exhaust-2000-sessions-one-client", manySessions},
 	}
-	rows := append([]*hostileCase{}, cases...)
-	rows = append(rows, resets...)
-	for _, x := range exhaustion {
-		rows = append(rows, &hostileCase{name: x.name, cat: "exhaustion"})
+	s.rows = append([]*hostileCase{}, s.cases...)
+	s.rows = append(s.rows, s.resets...)
+	s.rows = append(s.rows, s.allow...)
+	for _, x := range s.exhaustion {
+		s.rows = append(s.rows, &hostileCase{name: x.name, cat: "exhaustion"})
 	}
+	return s, nil
+}
+
+// TestHostile runs every case through ftpalg and through the kernel
+// helper. The two labs are built once and run side by side.
+func TestHostile(t *testing.T) {
+	suite, err := buildHostileSuite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, resets, allow, exhaustion, rows := suite.cases, suite.resets, suite.allow, suite.exhaustion, suite.rows
 	ft := map[string]outcome{}
 	kh := map[string]outcome{}
 	start := time.Now()
@@ -347,6 +418,21 @@ func TestHostile(t *testing.T) {
 				})
 			}
 			noDaemonErrors(t, hr.d)
+		})
+		// F1 with tls: allow on the control port (the main lab's port
+		// has the default, block).
+		t.Run("tls-allow", func(t *testing.T) {
+			cfg := gatewayConfig()
+			cfg.ControlPorts = "[{port: 21, tls: allow}]"
+			ha := newHostileLab(t, adminFtpalg, &cfg)
+			for _, c := range allow {
+				t.Run(c.name, func(t *testing.T) {
+					o := ha.run(t, c)
+					o.failed = t.Failed()
+					ft[c.name] = o
+				})
+			}
+			noDaemonErrors(t, ha.d)
 		})
 		t.Run("exhaustion", func(t *testing.T) {
 			g, d := exhaustLab(t, adminFtpalg)

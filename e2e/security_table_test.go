@@ -1,5 +1,14 @@
 package e2e
 
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
 // securityIntro is the head of SECURITY.md; the table under it is written
 // by TestHostile when FTPALG_SECURITY_TABLE names the file.
 const securityIntro = `# Security: hostile control traffic
@@ -26,6 +35,14 @@ nf_nat_ftp, attached with ` + "`ct helper set`" + `) instead.
   inside a banner or another multi-line reply, and plays TCP games: out
   of order, duplicated segments, retransmissions and overlaps with
   different bytes.
+- **Hostile FTPS server.** It hands the client a TLS session ticket
+  holding ` + "`\\r\\nPORT <client>,<port>\\r\\n`" + ` and breaks the pairing of its 234
+  with the AUTH (a 234 whose ACK does not cover the AUTH, ` + "`200-x`" + ` before
+  it, a 334, an over-long reply to an earlier command) so that an
+  inspector still reads FTP when the client resumes the session: the
+  ClientHello, in clear, then carries a PORT naming the client's own
+  address on a port the server chose (NAT slipstreaming). The clients
+  are real (curl, Python's ftplib); the *tls resumption* rows.
 - **On-path spoofing.** A third party injects a 227 with a sequence
   number outside the server's window (ahead of it, behind it), or beyond a
   gap that is never filled.
@@ -69,6 +86,13 @@ a TCP RST toward its receiver and the flow is reset for both ends
   *spoofing* cases come from a raw-socket server (10.0.0.4, published as
   203.0.113.3) that sends segments out of order, twice, overlapping with
   different bytes, or with sequence numbers outside the window.
+- *tls resumption* rows: two control connections of a real TLS client
+  (curl: TLS 1.3, the ticket is the pre_shared_key identity; Python:
+  TLS 1.2, the session_ticket extension) to the malicious FTPS server;
+  the probe to the planted client port runs after the second handshake.
+  With the control port's tls: block, ftpalg resets the connection when
+  TLS begins, so no ticket is ever handed out; with tls: allow the second
+  ClientHello carries the planted line and ftpalg must not read it.
 - *reset policy* rows ran with ` + "`policy.violation: reset`" + `; the kernel helper
   has no such policy.
 - *exhaustion* rows ran with max_pinholes 4, max_client_pinholes 8 and
@@ -77,3 +101,171 @@ a TCP RST toward its receiver and the flow is reset for both ends
 - A row marked **FAILS** is a case whose checks did not hold in this run;
   the cell lists what went wrong.
 `
+
+// TestSecurityTableCurrent checks SECURITY.md against the suite without
+// running anything (no root, no lab): the table must list exactly the
+// rows TestHostile defines, in order, each with the outcome the suite
+// expects (ftpalg's pinholes and logged refusals, the kernel helper's
+// expectations), no row may be marked FAILS, and the file must say when
+// and from which commit it was generated. Adding, renaming or changing a
+// case without regenerating SECURITY.md fails here:
+//
+//	FTPALG_SECURITY_TABLE=$PWD/SECURITY.md FTPALG_E2E=require go test ./e2e/ -run 'TestHostile' -count=1
+func TestSecurityTableCurrent(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "SECURITY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	suite, err := buildHostileSuite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, meta := parseSecurityTable(string(b))
+	if !strings.Contains(meta, runLinePrefix) || !regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d UTC, commit `+"`"+`[0-9a-f]{7,}`).MatchString(meta) {
+		t.Errorf("SECURITY.md does not record the date and commit of its run (a line %q ... \"commit `...`\"); regenerate it", runLinePrefix)
+	}
+	var want, got []string
+	for _, c := range suite.rows {
+		want = append(want, c.name)
+	}
+	byName := map[string][]string{}
+	for _, r := range rows {
+		got = append(got, r[0])
+		byName[r[0]] = r
+	}
+	if !slices.Equal(got, want) {
+		missing, extra := diffNames(want, got), diffNames(got, want)
+		t.Errorf("SECURITY.md's rows differ from the suite's cases: missing %v, not in the suite %v (or in another order); regenerate it", missing, extra)
+	}
+	for _, c := range suite.rows {
+		r, ok := byName[c.name]
+		if !ok || len(r) != 7 {
+			continue
+		}
+		if r[1] != c.cat {
+			t.Errorf("%s: category %q in SECURITY.md, %q in the suite", c.name, r[1], c.cat)
+		}
+		for i, cell := range []string{r[3], r[6]} {
+			if strings.HasPrefix(cell, "**FAILS**") {
+				t.Errorf("%s: SECURITY.md records a failing run (%s column): %.120s", c.name, []string{"ftpalg", "kernel helper"}[i], cell)
+			}
+		}
+		if c.cat == "exhaustion" {
+			continue
+		}
+		// ftpalg: the pinholes and refusals of the expected outcome (or
+		// of the timing-dependent alternative).
+		alts := []expect{c.ftpalg}
+		if c.ftpalgAlt != nil {
+			alts = append(alts, *c.ftpalgAlt)
+		}
+		match := false
+		for _, w := range alts {
+			if pinsCellMatches(r[2], w.pins) && (w.anyLog || c.ftps != nil || logCellMatches(r[4], w.log)) {
+				match = true
+			}
+		}
+		if !match {
+			t.Errorf("%s: SECURITY.md says ftpalg opened %q and logged %q; the suite expects pinholes to %v and log %v; regenerate it", c.name, r[2], r[4], c.ftpalg.pins, c.ftpalg.log)
+		}
+		// The kernel helper: its observed expectations (rows the
+		// kernel lab does not run say n/a).
+		k, ran := kernelObserved[c.name]
+		switch {
+		case !ran:
+			if r[5] != "n/a" {
+				t.Errorf("%s: the kernel helper does not run this row, SECURITY.md says %q", c.name, r[5])
+			}
+		default:
+			wantK := "none"
+			if len(k.pins) > 0 {
+				wantK = strings.Join(sortedCopy(k.pins), "; ")
+			}
+			if r[5] != wantK {
+				t.Errorf("%s: SECURITY.md says the kernel helper expected %q; kernelObserved says %q; regenerate it", c.name, r[5], wantK)
+			}
+		}
+	}
+}
+
+// parseSecurityTable returns the table's rows (cells unescaped) and the
+// text after the table.
+func parseSecurityTable(s string) (rows [][]string, after string) {
+	lines := strings.Split(s, "\n")
+	in := false
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "| case | category |"):
+			in = true
+		case in && strings.HasPrefix(l, "|---"):
+		case in && strings.HasPrefix(l, "| "):
+			rows = append(rows, splitRow(l))
+		case in:
+			return rows, strings.Join(lines[i:], "\n")
+		}
+	}
+	return rows, ""
+}
+
+// splitRow splits "| a | b \| c |" into its cells, unescaping "\|".
+func splitRow(l string) []string {
+	l = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(l), "|"), "|")
+	var cells []string
+	var cur strings.Builder
+	for i := 0; i < len(l); i++ {
+		switch {
+		case l[i] == '\\' && i+1 < len(l) && l[i+1] == '|':
+			cur.WriteByte('|')
+			i++
+		case l[i] == '|':
+			cells = append(cells, strings.TrimSpace(cur.String()))
+			cur.Reset()
+		default:
+			cur.WriteByte(l[i])
+		}
+	}
+	return append(cells, strings.TrimSpace(cur.String()))
+}
+
+// pinsCellMatches: the ftpalg pinholes cell lists exactly the expected
+// pinholes (by destination; "none" for none).
+func pinsCellMatches(cell string, pins []string) bool {
+	if len(pins) == 0 {
+		return cell == "none"
+	}
+	if strings.Count(cell, "→") != len(pins) {
+		return false
+	}
+	for _, p := range pins {
+		if !strings.Contains(cell, "→ "+p) {
+			return false
+		}
+	}
+	return true
+}
+
+// logCellMatches: the ftpalg log cell has exactly the expected refusals
+// and resets ("—" for none).
+func logCellMatches(cell string, log []string) bool {
+	var want []string
+	for _, l := range log {
+		m, reason, _ := strings.Cut(l, "/")
+		want = append(want, "msg="+m+" reason="+reason)
+	}
+	var got []string
+	if cell != "—" {
+		got = strings.Split(cell, "; ")
+	}
+	return slices.Equal(sortedCopy(got), sortedCopy(want))
+}
+
+// diffNames lists the names of a that are not in b.
+func diffNames(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
