@@ -159,6 +159,11 @@ func TestF1TLSSignsMakeTheChannelOpaque(t *testing.T) {
 			l.sendWithAck(FromServer, "234 Proceed with negotiation.\r\n", before)
 			l.send(FromClient, plantedHello)
 		}, opens: 0, want: []Reason{ReasonTLSUnpaired}, check: opaqueFired},
+		{name: "234 answering another command", run: func(l *lab) {
+			l.send(FromClient, "NOOP\r\n")
+			l.send(FromServer, "234 Proceed\r\n")
+			l.send(FromClient, plantedHello)
+		}, opens: 0, want: []Reason{ReasonTLSUnpaired}, check: opaqueFired},
 		{name: "234 ending a multi-line 200", run: func(l *lab) {
 			l.send(FromClient, "AUTH TLS\r\n")
 			l.send(FromServer, "200-x\r\n234 Proceed\r\n")
