@@ -131,6 +131,14 @@ const (
 	EffOpenRange
 	// EffCloseRange: remove range pinhole ID.
 	EffCloseRange
+	// EffResized: the session's first edit that changes the stream's
+	// length. From here its sequence numbers depend on the Tracker until
+	// it ends. Before any verdict of this Result, the caller marks the
+	// control connection as resized in the kernel (so that every one of
+	// its packets is diverted, and a later ftpalg can tell it from an
+	// unresized one) and sets be_liberal on it; unresized sessions need
+	// neither.
+	EffResized
 )
 
 var effectNames = [...]string{
@@ -145,6 +153,7 @@ var effectNames = [...]string{
 	EffReset:        "reset",
 	EffOpenRange:    "open-range",
 	EffCloseRange:   "close-range",
+	EffResized:      "resized",
 }
 
 func (k EffectKind) String() string {

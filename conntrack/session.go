@@ -84,6 +84,9 @@ type Session struct {
 	// the session (Tracker.reopen).
 	reopen    bool
 	reopenISN rewrite.Seq
+
+	// resized: an edit changed the stream's length (EffResized).
+	resized bool
 }
 
 // ID is the session's number, unique within its Tracker.
@@ -475,6 +478,12 @@ func (s *Session) edit(c *lineCtx, start, end rewrite.Seq, repl []byte) bool {
 		s.event(c, "refuse", ReasonEditTableFull, err.Error())
 		s.violation(c, ReasonEditTableFull, err.Error())
 		return false
+	}
+	if !s.resized && int(end.Diff(start)) != len(repl) {
+		s.resized = true
+		s.tr.Stats.Resized++
+		s.effect(c.res, Effect{Kind: EffResized})
+		s.event(c, "resized", ReasonNone, "the stream's length changed: sequence numbers are adjusted until the session ends")
 	}
 	return true
 }

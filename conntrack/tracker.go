@@ -135,6 +135,7 @@ type Stats struct {
 	SessionsStarted, SessionsEnded   uint64
 	Rewrites, Refusals               uint64
 	BadChecksum                      uint64
+	Resized                          uint64 // sessions whose stream length an edit changed
 	PinholesOpened, PinholesClosed   uint64
 }
 

@@ -158,6 +158,7 @@ type trackerHarness struct {
 	rcv     map[[2]netip.AddrPort]*rcvStream
 	tlsSeen map[Flow]bool
 	cleared map[Flow]bool
+	resized map[Flow]bool // flows whose session reported EffResized
 }
 
 // rcvStream is the tlsOracle's copy of what one receiver has read in
@@ -197,7 +198,7 @@ func newTrackerHarness(t *testing.T, setup uint16) *trackerHarness {
 		everOpen: map[uint64]bool{}, sessions: map[uint64]bool{}, tuples: map[Flow]Tuples{}, flows: map[uint64]Flow{},
 		mapped: map[netip.AddrPort]bool{}, ranges: map[uint64]Effect{}, killed: map[uint64]bool{},
 		budget: NewBudget(), tls: tlsRules(setup), stream: map[[2]netip.AddrPort]*seqSet{}, editedDirs: map[[2]netip.AddrPort]bool{}, base: map[[2]netip.AddrPort]uint32{},
-		rcv: map[[2]netip.AddrPort]*rcvStream{}, tlsSeen: map[Flow]bool{}, cleared: map[Flow]bool{}}
+		rcv: map[[2]netip.AddrPort]*rcvStream{}, tlsSeen: map[Flow]bool{}, cleared: map[Flow]bool{}, resized: map[Flow]bool{}}
 	cfg := Config{Policy: pol, ControlPorts: []uint16{21, 2121}, Ports: h.ports, DryRun: setup&setupDryRun != 0,
 		Budget: h.budget, TLS: h.tls}
 	if setup&(setupDNAT|setupMasq) != 0 {
@@ -428,6 +429,17 @@ func (h *trackerHarness) deliver(tok, sess uint64, in, out []byte) {
 	}
 }
 
+// flowOf names the fuzz connection v belongs to.
+func (h *trackerHarness) flowOf(v pktfuzz.V) (Flow, bool) {
+	for _, c := range h.conns {
+		switch {
+		case c.Client == v.Src && c.Server == v.Dst, c.Client == v.Dst && c.Server == v.Src:
+			return Flow{Client: c.Client, Server: c.Server}, true
+		}
+	}
+	return Flow{}, false
+}
+
 // tlsOracle follows what the receiver of a delivered packet reads in
 // order, from where the session began to inspect that direction, and
 // notes the first sign of TLS at a line start (the start of the stream or
@@ -641,6 +653,15 @@ func (h *trackerHarness) checkOut(tok uint64, in, out []byte) {
 	if trim {
 		si, k = h.inspected(pktfuzz.V{Src: vi.Src, Dst: vi.Dst, Seq: si, Payload: vi.Payload[:k]})
 	}
+	// A session whose length never changed keeps every sequence and
+	// acknowledgment number as its peers sent them: only bytes change in
+	// place (a same-length rewrite, maybe carried in the segment where it
+	// starts) or a prefix the receiver already got is trimmed.
+	if f, ok := h.flowOf(vi); ok && !h.resized[f] {
+		if vo.Ack != vi.Ack || !trim && so != si {
+			h.fail("token %d: session of %v never resized, yet seq %d -> %d, ack %d -> %d", tok, f, si, so, vi.Ack, vo.Ack)
+		}
+	}
 	switch {
 	case h.edited(vi):
 	case !trim && h.setup&setupDryRun != 0:
@@ -701,6 +722,7 @@ func (h *trackerHarness) effects(effs []Effect) {
 			}
 			delete(h.tlsSeen, e.Flow)
 			delete(h.cleared, e.Flow)
+			delete(h.resized, e.Flow)
 			h.sessions[e.Session] = false
 			h.flows[e.Session] = e.Flow
 		case EffSessionEnd:
@@ -763,6 +785,11 @@ func (h *trackerHarness) effects(effs []Effect) {
 			delete(h.ranges, e.ID)
 		case EffClear:
 			h.cleared[e.Flow] = true
+		case EffResized:
+			if h.resized[e.Flow] {
+				h.fail("session %d (%v) reported resized twice", e.Session, e.Flow)
+			}
+			h.resized[e.Flow] = true
 		case EffOpaque, EffViolation:
 		default:
 			h.fail("unknown effect kind %v", e.Kind)
