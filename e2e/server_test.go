@@ -98,6 +98,10 @@ type serverOpts struct {
 	PasvMin, PasvMax int  // passive port range
 	// Extra is appended to vsftpd's config (TLS settings, pasv_address).
 	Extra string
+	// Bare227 makes pyftpdlib answer PASV with "227 =h1,h2,h3,h4,p1,p2":
+	// no free text, so a rewrite that needs more digits must grow the
+	// line (a resized session).
+	Bare227 bool
 }
 
 func (o *serverOpts) defaults() {
@@ -188,13 +192,17 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 root, addr, pmin, pmax = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+bare227 = len(sys.argv) > 5 and sys.argv[5] == "bare227"
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(asctime)s %(message)s")
 auth = DummyAuthorizer()
 import warnings
 warnings.simplefilter("ignore")
 auth.add_anonymous(root, perm="elradfmwMT")
 class Handler(FTPHandler):
-    pass
+    def respond(self, resp, *args, **kwargs):
+        if bare227 and resp.startswith("227 ") and "(" in resp:
+            resp = "227 =" + resp[resp.index("(") + 1:resp.rindex(")")]
+        FTPHandler.respond(self, resp, *args, **kwargs)
 Handler.authorizer = auth
 Handler.passive_ports = range(pmin, pmax + 1)
 Handler.timeout = 120
@@ -219,8 +227,11 @@ func startPyftpdlib(t testing.TB, ns *Netns, listen netip.Addr, opts serverOpts)
 	if err := os.WriteFile(script, []byte(pyftpdScript), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := ns.Start("pyftpdlib", nil, pyPath, script, root, listen.String(),
-		fmt.Sprint(opts.PasvMin), fmt.Sprint(opts.PasvMax))
+	args := []string{pyPath, script, root, listen.String(), fmt.Sprint(opts.PasvMin), fmt.Sprint(opts.PasvMax)}
+	if opts.Bare227 {
+		args = append(args, "bare227")
+	}
+	p, err := ns.Start("pyftpdlib", nil, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
