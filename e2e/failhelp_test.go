@@ -314,8 +314,8 @@ type talker struct {
 }
 
 // startTalkers opens two sessions, runs one transfer on each (EPSV:
-// nothing rewritten, "unresized"; PASV behind DNAT: the 227 rewritten,
-// "resized") and starts their NOOP loops.
+// nothing rewritten; PASV behind DNAT: the 227 rewritten, at the same
+// length) and starts their NOOP loops.
 func startTalkers(t testing.TB, g *gwLab, dial netip.AddrPort) []*talker {
 	t.Helper()
 	var out []*talker
@@ -324,7 +324,7 @@ func startTalkers(t testing.TB, g *gwLab, dial netip.AddrPort) []*talker {
 		if _, err := c.Retr(mode, smallPath); err != nil {
 			t.Fatal(err)
 		}
-		tk := &talker{name: map[Mode]string{EPSV: "unresized", PASV: "resized"}[mode], c: c,
+		tk := &talker{name: map[Mode]string{EPSV: "EPSV", PASV: "rewritten PASV"}[mode], c: c,
 			stop: make(chan struct{}), done: make(chan string, 1)}
 		go tk.loop()
 		out = append(out, tk)
