@@ -99,8 +99,10 @@ type serverOpts struct {
 	// Extra is appended to vsftpd's config (TLS settings, pasv_address).
 	Extra string
 	// Bare227 makes pyftpdlib answer PASV with "227 =h1,h2,h3,h4,p1,p2":
-	// no free text, so a rewrite that needs more digits must grow the
-	// line (a resized session).
+	// one byte of free text. With passive ports whose p1,p2 is already
+	// as short as a data port's can be (1025-1033: "4,1"), a rewrite
+	// whose address needs 2 more digits must grow the line (a resized
+	// session).
 	Bare227 bool
 }
 

@@ -25,8 +25,10 @@ import (
 //   - vsftpd 10.0.0.2, published as 203.0.113.1;
 //   - pyftpdlib 10.0.0.3, published as 203.0.113.2;
 //   - pyftpdlib 10.0.0.5, published as 203.0.113.4, answering PASV with
-//     "227 =10,0,0,5,p1,p2": no free text, so its rewrite must grow the
-//     line. That session is resized; what happens to it when ftpalg
+//     "227 =10,0,0,5,4,p2" (passive ports 1025-1029): one byte of free
+//     text and a port already as short as a data port can be, so the 3
+//     bytes the address gains cannot all be absorbed and the line must
+//     grow. That session is resized; what happens to it when ftpalg
 //     restarts is the resized-* case.
 
 var (
@@ -71,7 +73,7 @@ func newSurvivalLab(t *testing.T) *survivalLab {
 		public: map[*FTPServer]netip.Addr{}}
 	vs := startVsftpd(t, g.Server, serverPriv, serverOpts{Extra: "listen_address=" + serverPriv.String() + "\n"})
 	py := startPyftpdlib(t, g.Server, pyServer, serverOpts{})
-	l.resizer = startPyftpdlib(t, g.Server, bareServer, serverOpts{Bare227: true})
+	l.resizer = startPyftpdlib(t, g.Server, bareServer, serverOpts{Bare227: true, PasvMin: 1025, PasvMax: 1029})
 	l.resizer.Kind = "pyftpdlib-bare227"
 	l.servers = []*FTPServer{vs, py}
 	l.public[vs], l.public[py], l.public[l.resizer] = serverPubIP, pyPublic, barePublic
