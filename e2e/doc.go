@@ -26,6 +26,16 @@
 // after it ends; a clean stop removes ftpalg's table, kill -9 leaves only
 // elements that time out; a deleted table comes back.
 //
+// Failure injection (failure_test.go, survive_test.go): kill -9, an
+// upgrade (SIGTERM, then a new ftpalg), nft flush ruleset, a queue overrun
+// and conntrack -D while sessions run. A session ftpalg never resized
+// (its 227 rewritten at the same length, or nothing rewritten) must not
+// notice: a NOOP during the disturbance is answered, and the next PASV on
+// the same control connection is rewritten by the ftpalg that is back and
+// its transfer is byte-exact; its conntrack entry is never be_liberal.
+// A session ftpalg had to resize (a 227 with no free text to absorb the
+// address's growth, from pyftpdlib) is the one that depends on ftpalg.
+//
 // FTPS (ftps_test.go): each TLS policy of a control port (block, allow,
 // passthrough-range) and CCC, with vsftpd (ssl_enable) and proftpd
 // (mod_tls, the one Debian server with CCC), curl --ssl-reqd and lftp,
