@@ -246,8 +246,18 @@ func TestSessionsOutliveFtpalg(t *testing.T) {
 		d = startDaemon(t, l.GW, l.cfg)
 		daemons = append(daemons, d)
 	}
+	// Each case starts with ftpalg running, even after a case that
+	// failed before it could restart it.
+	run := func(name string, f func(t *testing.T)) {
+		t.Run(name, func(t *testing.T) {
+			if d.Exited() {
+				restart(t)
+			}
+			f(t)
+		})
+	}
 
-	t.Run("kill-9", func(t *testing.T) {
+	run("kill-9", func(t *testing.T) {
 		ss := l.openAll(t, d)
 		if err := d.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
@@ -262,7 +272,7 @@ func TestSessionsOutliveFtpalg(t *testing.T) {
 		l.after(t, d, 0, ss, true)
 	})
 
-	t.Run("upgrade", func(t *testing.T) {
+	run("upgrade", func(t *testing.T) {
 		ss := l.openAll(t, d)
 		d.StopClean(t)
 		if tableExists(l.GW, l.cfg.Table) {
@@ -278,7 +288,7 @@ func TestSessionsOutliveFtpalg(t *testing.T) {
 	// A ruleset reload (flush ruleset, then the administrator's rules):
 	// ftpalg's table is gone until its watchdog restores it. The sessions
 	// send NOOPs all along.
-	t.Run("flush-ruleset", func(t *testing.T) {
+	run("flush-ruleset", func(t *testing.T) {
 		ss := l.openAll(t, d)
 		talkers := talk(ss)
 		time.Sleep(100 * time.Millisecond)
@@ -297,7 +307,7 @@ func TestSessionsOutliveFtpalg(t *testing.T) {
 	// A burst larger than the queue (as in TestQueueOverrun) while the
 	// sessions send NOOPs: with fail_open what does not fit passes
 	// uninspected, the sessions' segments included.
-	t.Run("queue-overrun", func(t *testing.T) {
+	run("queue-overrun", func(t *testing.T) {
 		if !l.cfg.FailOpen {
 			t.Fatal("the case needs fail_open")
 		}
@@ -340,7 +350,7 @@ func TestSessionsOutliveFtpalg(t *testing.T) {
 	// NOOP) and ftpalg from the PASV after it. The kernel marks an entry
 	// it picks up mid-stream be_liberal itself, so be_liberal is checked
 	// before the deletion only.
-	t.Run("conntrack-delete", func(t *testing.T) {
+	run("conntrack-delete", func(t *testing.T) {
 		ss := l.openAll(t, d)
 		mark := d.Mark()
 		for _, s := range ss {
@@ -368,7 +378,7 @@ func TestSessionsOutliveFtpalg(t *testing.T) {
 
 	// The resized session (its 227 had no free text to give): what ftpalg
 	// does with it when it restarts.
-	t.Run("resized-kill-9", func(t *testing.T) {
+	run("resized-kill-9", func(t *testing.T) {
 		r := l.open(t, d, l.resizer, true)
 		if err := d.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
