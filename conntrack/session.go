@@ -38,7 +38,7 @@ type Session struct {
 	flow     Flow
 	tuples   Tuples
 	natKnown bool
-	tr       *Tracker
+	env      *sessionEnv
 	half     [2]half
 
 	greeted   bool // 220 seen (or picked up mid-stream)
@@ -134,7 +134,7 @@ func (s *Session) event(c *lineCtx, decision string, reason Reason, detail strin
 func (s *Session) effect(res *Result, e Effect) {
 	e.Session = s.id
 	e.Flow = s.flow
-	st := &s.tr.Stats
+	st := s.env.stats
 	switch e.Kind {
 	case EffOpenPinhole:
 		st.PinholesOpened++
@@ -152,10 +152,10 @@ func (s *Session) violation(c *lineCtx, reason Reason, detail string) {
 
 // ensureTuples asks the NAT lookup once per session for the kernel's view.
 func (s *Session) ensureTuples() {
-	if s.natKnown || s.tr.nat == nil {
+	if s.natKnown || s.env.nat == nil {
 		return
 	}
-	if t, ok := s.tr.nat.Lookup(s.flow); ok {
+	if t, ok := s.env.nat.Lookup(s.flow); ok {
 		s.tuples = t
 		s.natKnown = true
 	}
@@ -251,9 +251,9 @@ func (s *Session) clientAnnounce(c *lineCtx, kind cmdKind, arg []byte, ord uint6
 	p := planActive(s.tuples, ap)
 	newArg := func(a netip.AddrPort) []byte {
 		if kind == cmdPORT {
-			return AppendPORT(s.tr.scratch[:0], a)
+			return AppendPORT(s.env.scratch[:0], a)
 		}
-		return AppendEPRT(s.tr.scratch[:0], delim, a)
+		return AppendEPRT(s.env.scratch[:0], delim, a)
 	}
 	s.open(c, p, ord, span{off: argOff, n: len(arg)}, ap, newArg)
 }
@@ -264,7 +264,7 @@ func (s *Session) clientAnnounce(c *lineCtx, kind cmdKind, arg []byte, ord uint6
 func (s *Session) refuseClient(c *lineCtx, arg []byte, argOff int, r Reason, detail string) {
 	ev := s.event(c, "refuse", r, detail)
 	s.violation(c, r, detail)
-	if s.tr.pol.Violation == ViolationReset {
+	if s.env.pol.Violation == ViolationReset {
 		s.reset(c, r, detail)
 		return
 	}
@@ -278,7 +278,7 @@ func (s *Session) replaceArg(c *lineCtx, ev *Event, arg []byte, argOff int) {
 		return
 	}
 	start := c.start.Add(argOff)
-	repl := appendRefusal(s.tr.scratch[:0], len(arg))
+	repl := appendRefusal(s.env.scratch[:0], len(arg))
 	if s.edit(c, start, start.Add(len(arg)), repl) {
 		ev.Rewrite = splicedText(c.line, argOff, len(arg), repl)
 	}
@@ -306,7 +306,7 @@ func (s *Session) reset(c *lineCtx, r Reason, detail string) {
 	}
 	s.event(c, "reset", r, detail)
 	s.effect(c.res, Effect{Kind: EffReset, Reason: r, Detail: detail})
-	if s.tr.dryRun {
+	if s.env.dryRun {
 		return
 	}
 	s.resetting, s.resetDir, s.resetReason = true, c.dir, r
@@ -332,7 +332,7 @@ func splicedText(line []byte, off, n int, repl []byte) string {
 
 // check applies the policy to an announced endpoint from side dir.
 func (s *Session) check(dir Dir, ap netip.AddrPort) (Reason, string) {
-	pol := &s.tr.pol
+	pol := &s.env.pol
 	switch {
 	case s.closing:
 		return ReasonClosing, "session is closing"
@@ -372,7 +372,7 @@ func (s *Session) check(dir Dir, ap netip.AddrPort) (Reason, string) {
 	}
 	// The unused announcements this one supersedes give their share of
 	// the budget back when it opens.
-	if r := s.tr.budget.take(s.flow.Client.Addr(), s.npins-busy, pol); r != ReasonNone {
+	if r := s.env.budget.take(s.flow.Client.Addr(), s.npins-busy, pol); r != ReasonNone {
 		return r, s.limitDetail(r)
 	}
 	return ReasonNone, ""
@@ -380,11 +380,11 @@ func (s *Session) check(dir Dir, ap netip.AddrPort) (Reason, string) {
 
 // limitDetail says which budget limit refused a pinhole.
 func (s *Session) limitDetail(r Reason) string {
-	mine, total := s.tr.budget.Held(s.flow.Client.Addr())
+	mine, total := s.env.budget.Held(s.flow.Client.Addr())
 	if r == ReasonClientLimit {
-		return "client " + s.flow.Client.Addr().String() + " holds " + strconv.Itoa(mine) + " pinholes (limit " + strconv.Itoa(s.tr.pol.MaxClientPinholes) + ")"
+		return "client " + s.flow.Client.Addr().String() + " holds " + strconv.Itoa(mine) + " pinholes (limit " + strconv.Itoa(s.env.pol.MaxClientPinholes) + ")"
 	}
-	return strconv.Itoa(total) + " pinholes held in total (limit " + strconv.Itoa(s.tr.pol.MaxTotalPinholes) + ")"
+	return strconv.Itoa(total) + " pinholes held in total (limit " + strconv.Itoa(s.env.pol.MaxTotalPinholes) + ")"
 }
 
 // open carries out an accepted announcement: it reserves a public port if
@@ -393,16 +393,16 @@ func (s *Session) limitDetail(r Reason) string {
 // spanOff/spanLen locate the text to replace in the line; format renders
 // the replacement for an endpoint.
 func (s *Session) open(c *lineCtx, p plan, ord uint64, sp span, announced netip.AddrPort, format func(netip.AddrPort) []byte) bool {
-	s.tr.nextPin++
-	id := s.tr.nextPin
+	s.env.nextPin++
+	id := s.env.nextPin
 	if p.dnat {
 		// The public port is ftpalg's choice: prefer one whose text keeps
 		// the line's length (samelen.go).
 		addr := p.announce.Addr()
 		fit := func(port uint16) bool { return sp.keeps(len(format(netip.AddrPortFrom(addr, port)))) }
-		port, ok := s.tr.ports.ReserveFit(addr, p.announce.Port(), s.tr.pol.MinDataPort, id, fit)
+		port, ok := s.env.ports.ReserveFit(addr, p.announce.Port(), s.env.pol.MinDataPort, id, fit)
 		if !ok {
-			s.tr.budget.give(s.flow.Client.Addr())
+			s.env.budget.give(s.flow.Client.Addr())
 			s.event(c, "refuse", ReasonNoPublicPort, "no free port on "+p.announce.Addr().String())
 			s.violation(c, ReasonNoPublicPort, p.announce.Addr().String())
 			s.refuseAfterCheck(c, sp.off, sp.n)
@@ -415,23 +415,23 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, sp span, announced netip.
 	var rewritten string
 	if p.announce != announced {
 		field := format(p.announce)
-		repl, from, n, same := sameLength(s.tr.scratch2[:0], c.line, sp, field)
+		repl, from, n, same := sameLength(s.env.scratch2[:0], c.line, sp, field)
 		if !same || c.start.Add(from).LessThan(c.release) {
 			// Nothing keeps the length (or the free text already left):
 			// the field alone is replaced and the session is resized.
-			repl, from, n = append(s.tr.scratch2[:0], field...), sp.off, sp.n
+			repl, from, n = append(s.env.scratch2[:0], field...), sp.off, sp.n
 		}
-		s.tr.scratch2 = repl[:0]
+		s.env.scratch2 = repl[:0]
 		start := c.start.Add(from)
 		if !s.edit(c, start, start.Add(n), repl) {
 			if p.dnat {
-				s.tr.ports.Release(p.mapping.Dst, id)
+				s.env.ports.Release(p.mapping.Dst, id)
 			}
-			s.tr.budget.give(s.flow.Client.Addr())
+			s.env.budget.give(s.flow.Client.Addr())
 			return false
 		}
 		decision = "rewrite"
-		s.tr.Stats.Rewrites++
+		s.env.stats.Rewrites++
 		rewritten = splicedText(c.line, from, n, repl)
 	}
 	// A newer announcement supersedes the unused ones (the server only
@@ -446,8 +446,8 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, sp span, announced netip.
 	if s.npins == len(s.pins) {
 		s.closePin(c.res, 0, ReasonTooMany)
 	}
-	timeout := s.tr.pol.PinholeTimeout
-	s.tr.pinOwner[id] = s
+	timeout := s.env.pol.PinholeTimeout
+	s.env.pinOwner[id] = s
 	s.pins[s.npins] = pin{id: id, ph: p.pinhole, m: p.mapping, hasMap: p.hasMap, dnat: p.dnat, expires: c.now.Add(timeout), cmdOrd: ord}
 	s.npins++
 	s.effect(c.res, Effect{Kind: EffOpenPinhole, ID: id, Pinhole: p.pinhole, Mapping: p.mapping, HasMap: p.hasMap, Timeout: timeout})
@@ -468,7 +468,7 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, sp span, announced netip.
 func (s *Session) refuseAfterCheck(c *lineCtx, spanOff, spanLen int) {
 	if c.dir == FromClient {
 		start := c.start.Add(spanOff)
-		s.edit(c, start, start.Add(spanLen), appendRefusal(s.tr.scratch[:0], spanLen))
+		s.edit(c, start, start.Add(spanLen), appendRefusal(s.env.scratch[:0], spanLen))
 		return
 	}
 	s.refuseReplyEdit(c)
@@ -483,7 +483,7 @@ func (s *Session) edit(c *lineCtx, start, end rewrite.Seq, repl []byte) bool {
 		s.violation(c, ReasonSplitForwarded, "")
 		return false
 	}
-	if s.tr.dryRun {
+	if s.env.dryRun {
 		return true
 	}
 	if err := s.half[c.dir].adj.Add(start, end, repl); err != nil {
@@ -493,7 +493,7 @@ func (s *Session) edit(c *lineCtx, start, end rewrite.Seq, repl []byte) bool {
 	}
 	if !s.resized && int(end.Diff(start)) != len(repl) {
 		s.resized = true
-		s.tr.Stats.Resized++
+		s.env.stats.Resized++
 		s.effect(c.res, Effect{Kind: EffResized})
 		s.event(c, "resized", ReasonNone, "the stream's length changed: sequence numbers are adjusted until the session ends")
 	}
@@ -504,12 +504,12 @@ func (s *Session) edit(c *lineCtx, start, end rewrite.Seq, repl []byte) bool {
 func (s *Session) closePin(res *Result, i int, r Reason) {
 	p := s.pins[i]
 	if p.dnat {
-		s.tr.ports.Release(p.m.Dst, p.id)
+		s.env.ports.Release(p.m.Dst, p.id)
 	}
 	copy(s.pins[i:s.npins], s.pins[i+1:s.npins])
 	s.npins--
-	delete(s.tr.pinOwner, p.id)
-	s.tr.budget.give(s.flow.Client.Addr())
+	delete(s.env.pinOwner, p.id)
+	s.env.budget.give(s.flow.Client.Addr())
 	s.effect(res, Effect{Kind: EffClosePinhole, ID: p.id, Pinhole: p.ph, Mapping: p.m, HasMap: p.hasMap, Reason: r})
 }
 
@@ -533,15 +533,15 @@ func (s *Session) openRange(c *lineCtx) {
 	if pub := s.tuples.Orig.Dst.Addr(); pub != r.Dst {
 		r.Public = pub
 	}
-	if reason := s.tr.budget.take(client, 0, &s.tr.pol); reason != ReasonNone {
+	if reason := s.env.budget.take(client, 0, &s.env.pol); reason != ReasonNone {
 		detail := s.limitDetail(reason)
 		s.event(c, "refuse", reason, "passive range: "+detail)
 		s.violation(c, reason, "passive range: "+detail)
 		return
 	}
-	s.tr.nextPin++
-	s.rng = rangeOpen{id: s.tr.nextPin, r: r, open: true}
-	s.effect(c.res, Effect{Kind: EffOpenRange, ID: s.rng.id, Range: r, Timeout: s.tr.pol.SessionIdle})
+	s.env.nextPin++
+	s.rng = rangeOpen{id: s.env.nextPin, r: r, open: true}
+	s.effect(c.res, Effect{Kind: EffOpenRange, ID: s.rng.id, Range: r, Timeout: s.env.pol.SessionIdle})
 	s.event(c, "range-open", ReasonNone, r.String())
 }
 
@@ -551,7 +551,7 @@ func (s *Session) closeRange(res *Result, r Reason) {
 		return
 	}
 	s.rng.open = false
-	s.tr.budget.give(s.flow.Client.Addr())
+	s.env.budget.give(s.flow.Client.Addr())
 	s.effect(res, Effect{Kind: EffCloseRange, ID: s.rng.id, Range: s.rng.r, Reason: r})
 }
 
@@ -785,7 +785,7 @@ func (s *Session) startTLS(c *lineCtx, paired bool, detail string) {
 		d := detail + " without an AUTH the server accepted in order"
 		s.event(c, "refuse", ReasonTLSUnpaired, d)
 		s.violation(c, ReasonTLSUnpaired, d)
-		if s.tr.pol.Violation == ViolationReset {
+		if s.env.pol.Violation == ViolationReset {
 			s.reset(c, ReasonTLSUnpaired, d)
 		}
 	}
@@ -793,7 +793,7 @@ func (s *Session) startTLS(c *lineCtx, paired bool, detail string) {
 	s.closeAll(c.res, ReasonOpaque)
 	s.effect(c.res, Effect{Kind: EffOpaque})
 	s.event(c, "opaque", ReasonNone, detail+": control channel is TLS")
-	s.tr.goOpaque(s, c)
+	s.goOpaque()
 	if legit && s.tls.Mode == TLSPassthroughRange {
 		s.openRange(c)
 	}
@@ -863,9 +863,9 @@ func (s *Session) serverAnnounce(c *lineCtx, code int, text []byte, cmd *pending
 	}
 	format := func(a netip.AddrPort) []byte {
 		if code == 227 {
-			return AppendPORT(s.tr.scratch[:0], a)
+			return AppendPORT(s.env.scratch[:0], a)
 		}
-		return strconv.AppendUint(s.tr.scratch[:0], uint64(a.Port()), 10)
+		return strconv.AppendUint(s.env.scratch[:0], uint64(a.Port()), 10)
 	}
 	s.open(c, p, cmd.ord, replySpan(c.line, textOff, start, end), ap, format)
 }
@@ -877,7 +877,7 @@ func (s *Session) serverAnnounce(c *lineCtx, code int, text []byte, cmd *pending
 func (s *Session) refuseReply(c *lineCtx, r Reason, detail string) {
 	ev := s.event(c, "refuse", r, detail)
 	s.violation(c, r, detail)
-	if s.tr.pol.Violation == ViolationReset {
+	if s.env.pol.Violation == ViolationReset {
 		s.reset(c, r, detail)
 		return
 	}

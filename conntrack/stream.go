@@ -547,7 +547,7 @@ func (t *Tracker) releaseAll(s *Session, res *Result) {
 
 // goOpaque is called when the server accepts AUTH: from the end of the
 // 234 line (server) and from the next byte (client), the channel is TLS.
-func (t *Tracker) goOpaque(s *Session, c *lineCtx) {
+func (s *Session) goOpaque() {
 	for d := range s.half {
 		h := &s.half[d]
 		h.opaque = true
