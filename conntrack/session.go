@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"github.com/ftpalg/ftpalg/conntrack/ftp"
 	"net/netip"
 	"strconv"
 	"time"
@@ -13,7 +14,7 @@ import (
 const pendingCap = 32
 
 type pendingCmd struct {
-	kind cmdKind
+	kind ftp.Kind
 	end  rewrite.Seq // client-stream sequence number just after the command line
 	ord  uint64      // command ordinal in the session
 }
@@ -164,33 +165,33 @@ func (s *Session) ensureTuples() {
 // ---- client lines ----
 
 func (s *Session) clientLine(c *lineCtx) {
-	verb, arg := splitCommand(c.line)
-	kind := classify(verb, arg)
+	verb, arg := ftp.SplitCommand(c.line)
+	kind := ftp.Classify(verb, arg)
 	// The server has the command once it has its terminator: pairing
 	// waits for an ACK of c.end.
 	ord := s.push(kind, c.end, c)
 	switch kind {
-	case cmdPORT, cmdEPRT:
+	case ftp.PORT, ftp.EPRT:
 		if c.long {
 			// Discarded (tooLong logged it): the server may still
 			// accept it, but no pinhole opens for it.
 			return
 		}
 		s.clientAnnounce(c, kind, arg, ord)
-	case cmdPASV:
+	case ftp.PASV:
 		if s.epsvAll {
 			// The server must refuse it (RFC 2428 section 4); its 227 will
 			// be refused too. Log here where the client broke the rule.
 			s.event(c, "ignore", ReasonEPSVAll, "PASV after EPSV ALL")
 		}
-	case cmdQUIT:
+	case ftp.QUIT:
 		s.quitSent = true
-	case cmdAUTH:
+	case ftp.AUTH:
 		s.authPending = true
 		if s.tls.Mode == TLSBlock && !c.long {
 			s.blockAUTH(c, arg)
 		}
-	case cmdTransfer:
+	case ftp.Transfer:
 		// The transfer uses the newest announcement not yet used.
 		for i := s.npins - 1; i >= 0; i-- {
 			if s.pins[i].attached == 0 {
@@ -203,7 +204,7 @@ func (s *Session) clientLine(c *lineCtx) {
 
 // push queues a command for pairing and returns its ordinal (0 when it
 // could not be queued).
-func (s *Session) push(kind cmdKind, end rewrite.Seq, c *lineCtx) uint64 {
+func (s *Session) push(kind ftp.Kind, end rewrite.Seq, c *lineCtx) uint64 {
 	s.ord++
 	if s.overrun > 0 || s.pLen == pendingCap {
 		if s.overrun == 0 {
@@ -217,7 +218,7 @@ func (s *Session) push(kind cmdKind, end rewrite.Seq, c *lineCtx) uint64 {
 	return s.ord
 }
 
-func (s *Session) clientAnnounce(c *lineCtx, kind cmdKind, arg []byte, ord uint64) {
+func (s *Session) clientAnnounce(c *lineCtx, kind ftp.Kind, arg []byte, ord uint64) {
 	s.ensureTuples()
 	if s.epsvAll {
 		argOff := len(c.line) - len(arg) - trailingBlanks(c.line)
@@ -228,11 +229,11 @@ func (s *Session) clientAnnounce(c *lineCtx, kind cmdKind, arg []byte, ord uint6
 	var ap netip.AddrPort
 	var delim byte = '|'
 	var err error
-	if kind == cmdPORT {
-		ap, err = ParsePORT(arg)
+	if kind == ftp.PORT {
+		ap, err = ftp.ParsePORT(arg)
 	} else {
 		grammar = "EPRT"
-		ap, delim, err = ParseEPRT(arg)
+		ap, delim, err = ftp.ParseEPRT(arg)
 	}
 	argOff := len(c.line) - len(arg) - trailingBlanks(c.line)
 	if err != nil {
@@ -250,10 +251,10 @@ func (s *Session) clientAnnounce(c *lineCtx, kind cmdKind, arg []byte, ord uint6
 	}
 	p := planActive(s.tuples, ap)
 	newArg := func(a netip.AddrPort) []byte {
-		if kind == cmdPORT {
-			return AppendPORT(s.env.scratch[:0], a)
+		if kind == ftp.PORT {
+			return ftp.AppendPORT(s.env.scratch[:0], a)
 		}
-		return AppendEPRT(s.env.scratch[:0], delim, a)
+		return ftp.AppendEPRT(s.env.scratch[:0], delim, a)
 	}
 	s.open(c, p, ord, span{off: argOff, n: len(arg)}, ap, newArg)
 }
@@ -314,7 +315,7 @@ func (s *Session) reset(c *lineCtx, r Reason, detail string) {
 
 func trailingBlanks(line []byte) int {
 	n := 0
-	for n < len(line) && isSpace(line[len(line)-1-n]) {
+	for n < len(line) && ftp.IsSpace(line[len(line)-1-n]) {
 		n++
 	}
 	return n
@@ -558,8 +559,8 @@ func (s *Session) closeRange(res *Result, r Reason) {
 // ---- server lines ----
 
 func (s *Session) serverLine(c *lineCtx) {
-	r := parseReply(c.line)
-	if r.code == 234 {
+	r := ftp.ParseReply(c.line)
+	if r.Code == 234 {
 		// Normally seen from its first bytes (Tracker.server234).
 		s.reply234(c, true)
 		return
@@ -572,44 +573,44 @@ func (s *Session) serverLine(c *lineCtx) {
 		// those clients go on. Pairing follows the lenient reading (the
 		// reply ends there), but a 227/229 that ends another code's
 		// reply announces nothing: a strict client reads it as text.
-		if r.code == 0 || r.multi {
+		if r.Code == 0 || r.Multi {
 			return
 		}
 		code, announced := s.multi, s.multiAnnounced
 		s.multi, s.multiAnnounced = 0, false
 		c.multiLine = true
-		if r.code != code {
-			if (r.code == 227 || r.code == 229) && !announced {
-				s.refuseReply(c, ReasonAmbiguous, strconv.Itoa(r.code)+" inside a multi-line "+strconv.Itoa(code)+" reply")
+		if r.Code != code {
+			if (r.Code == 227 || r.Code == 229) && !announced {
+				s.refuseReply(c, ReasonAmbiguous, strconv.Itoa(r.Code)+" inside a multi-line "+strconv.Itoa(code)+" reply")
 			}
-			code, announced = r.code, true
+			code, announced = r.Code, true
 		}
-		s.finalReply(c, code, r.text, announced)
+		s.finalReply(c, code, r.Text, announced)
 		return
 	}
-	if r.code == 0 {
+	if r.Code == 0 {
 		return // not a reply line: nothing to pair
 	}
-	if r.multi {
-		s.multi = r.code
-		if r.code == 227 || r.code == 229 {
+	if r.Multi {
+		s.multi = r.Code
+		if r.Code == 227 || r.Code == 229 {
 			// The first line carries the address when it has one.
-			if hasTuple(r.code, r.text) {
+			if hasTuple(r.Code, r.Text) {
 				s.multiAnnounced = true
 				c.multiLine = true
 				h, _ := s.head(c) // popped when the reply ends
-				s.serverAnnounce(c, r.code, r.text, h)
+				s.serverAnnounce(c, r.Code, r.Text, h)
 			}
 		}
 		return
 	}
-	s.finalReply(c, r.code, r.text, false)
+	s.finalReply(c, r.Code, r.Text, false)
 }
 
 // hasTuple reports whether a 227/229 text has something to parse.
 func hasTuple(code int, text []byte) bool {
 	for _, b := range text {
-		if code == 227 && isDigit(b) || code == 229 && b == '(' {
+		if code == 227 && ftp.IsDigit(b) || code == 229 && b == '(' {
 			return true
 		}
 	}
@@ -641,16 +642,16 @@ func (s *Session) pop() {
 // plausible reports whether code can be the final reply to kind; used only
 // for sessions picked up mid-stream, whose first replies may answer
 // commands sent before the pickup.
-func plausible(kind cmdKind, code int) bool {
+func plausible(kind ftp.Kind, code int) bool {
 	if code >= 400 {
 		return true
 	}
 	switch kind {
-	case cmdPASV:
+	case ftp.PASV:
 		return code == 227
-	case cmdEPSV:
+	case ftp.EPSV:
 		return code == 229
-	case cmdPORT, cmdEPRT, cmdEPSVAll:
+	case ftp.PORT, ftp.EPRT, ftp.EPSVAll:
 		return code/100 == 2
 	}
 	return true
@@ -704,7 +705,7 @@ func (s *Session) finalReply(c *lineCtx, code int, text []byte, announced bool) 
 		return
 	}
 	switch cmd.kind {
-	case cmdPORT, cmdEPRT:
+	case ftp.PORT, ftp.EPRT:
 		if code/100 != 2 {
 			for i := 0; i < s.npins; i++ {
 				if s.pins[i].cmdOrd == cmd.ord {
@@ -715,27 +716,27 @@ func (s *Session) finalReply(c *lineCtx, code int, text []byte, announced bool) 
 				}
 			}
 		}
-	case cmdEPSVAll:
+	case ftp.EPSVAll:
 		if code/100 == 2 {
 			s.epsvAll = true
 			s.event(c, "epsv-all", ReasonNone, "")
 		}
-	case cmdAUTH:
+	case ftp.AUTH:
 		// Refused (a 234 never gets here: reply234): clear text goes on.
 		s.authPending = false
-	case cmdREIN:
+	case ftp.REIN:
 		if code == 220 {
 			s.closeAll(c.res, ReasonReinitialize)
 			s.epsvAll = false
 			s.event(c, "reinitialize", ReasonNone, "")
 		}
-	case cmdQUIT:
+	case ftp.QUIT:
 		if code == 221 {
 			s.quit(c)
 		} else {
 			s.quitSent = false
 		}
-	case cmdTransfer:
+	case ftp.Transfer:
 		for i := 0; i < s.npins; i++ {
 			if s.pins[i].attached == cmd.ord {
 				s.closePin(c.res, i, ReasonTransferDone)
@@ -757,7 +758,7 @@ func (s *Session) reply234(c *lineCtx, framed bool) {
 	paired := false
 	if framed && s.multi == 0 {
 		if h, ok := s.head(c); ok {
-			paired = h.kind == cmdAUTH
+			paired = h.kind == ftp.AUTH
 			s.pop()
 		}
 	}
@@ -812,9 +813,9 @@ func (s *Session) quit(c *lineCtx) {
 // answers (nil if none).
 func (s *Session) serverAnnounce(c *lineCtx, code int, text []byte, cmd *pendingCmd) {
 	s.ensureTuples()
-	want := cmdPASV
+	want := ftp.PASV
 	if code == 229 {
-		want = cmdEPSV
+		want = ftp.EPSV
 	}
 	switch {
 	case cmd == nil:
@@ -839,10 +840,10 @@ func (s *Session) serverAnnounce(c *lineCtx, code int, text []byte, cmd *pending
 	var start, end int
 	var err error
 	if code == 227 {
-		ap, start, end, err = Parse227(text)
+		ap, start, end, err = ftp.Parse227(text)
 	} else {
 		var port uint16
-		port, start, end, err = Parse229(text)
+		port, start, end, err = ftp.Parse229(text)
 		// 229 names no address: the data connection goes to the server
 		// address the client already uses.
 		ap = netip.AddrPortFrom(s.tuples.Reply.Src.Addr(), port)
@@ -863,7 +864,7 @@ func (s *Session) serverAnnounce(c *lineCtx, code int, text []byte, cmd *pending
 	}
 	format := func(a netip.AddrPort) []byte {
 		if code == 227 {
-			return AppendPORT(s.env.scratch[:0], a)
+			return ftp.AppendPORT(s.env.scratch[:0], a)
 		}
 		return strconv.AppendUint(s.env.scratch[:0], uint64(a.Port()), 10)
 	}
