@@ -150,7 +150,10 @@ func TestDecisionOrder(t *testing.T) {
 	const c0, s0 = 1000, 5000
 	greeting := "220 ready\r\n"
 	pasv := "PASV\r\n"
-	reply := "227 Entering Passive Mode (10,0,0,2,117,48).\r\n"
+	// No free text, and a port with the fewest digits: the 227 must grow,
+	// so the session is resized and its later segments are
+	// sequence-adjusted.
+	reply := "227 (10,0,0,2,4,1).\r\n"
 	steps := []struct {
 		id   uint32
 		pkt  []byte
@@ -162,7 +165,7 @@ func TestDecisionOrder(t *testing.T) {
 		{4, tcp(t, false, s0+1, c0+1, false, greeting), "accept 4"},
 		{5, tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv), "accept 5"},
 		{6, tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
-			"add 1 198.51.100.10 -> 10.0.0.2:30000; liberal 198.51.100.10:40000 203.0.113.1:21; modified 6"},
+			"add 1 198.51.100.10 -> 10.0.0.2:1025; liberal 198.51.100.10:40000 203.0.113.1:21; modified 6"},
 	}
 	for _, st := range steps {
 		w.packet(nfq.Packet{ID: st.id, Data: st.pkt})
@@ -174,11 +177,11 @@ func TestDecisionOrder(t *testing.T) {
 	if err := rewrite.Decode(rec.out[6], &p); err != nil {
 		t.Fatal(err)
 	}
-	if want := "227 Entering Passive Mode (203,0,113,1,117,48).\r\n"; string(p.Payload) != want {
+	if want := "227 (203,0,113,1,4,1).\r\n"; string(p.Payload) != want {
 		t.Fatalf("227 went out as %q, want %q", p.Payload, want)
 	}
 	pin := rec.pins[1]
-	if !pin.HasMap || pin.Mapping.Dst != netip.MustParseAddrPort("203.0.113.1:30000") || pin.Mapping.ToDst != netip.MustParseAddrPort("10.0.0.2:30000") {
+	if !pin.HasMap || pin.Mapping.Dst != netip.MustParseAddrPort("203.0.113.1:1025") || pin.Mapping.ToDst != netip.MustParseAddrPort("10.0.0.2:1025") {
 		t.Fatalf("mapping %+v", pin.Mapping)
 	}
 
@@ -200,8 +203,8 @@ func TestDecisionOrder(t *testing.T) {
 	// The data connection's conntrack NEW event carries the mark: the
 	// pinhole is used and its mapping goes.
 	w.d.ctEvent(ctnetlink.Event{Type: ctnetlink.EventNew, Info: ctnetlink.Info{Proto: 6, Mark: 0x2000,
-		Orig:  conntrack.Tuple{Src: netip.MustParseAddrPort("198.51.100.10:50000"), Dst: netip.MustParseAddrPort("203.0.113.1:30000")},
-		Reply: conntrack.Tuple{Src: netip.MustParseAddrPort("10.0.0.2:30000"), Dst: netip.MustParseAddrPort("198.51.100.10:50000")}}})
+		Orig:  conntrack.Tuple{Src: netip.MustParseAddrPort("198.51.100.10:50000"), Dst: netip.MustParseAddrPort("203.0.113.1:1025")},
+		Reply: conntrack.Tuple{Src: netip.MustParseAddrPort("10.0.0.2:1025"), Dst: netip.MustParseAddrPort("198.51.100.10:50000")}}})
 	msgs := w.ctl.take(nil)
 	if len(msgs) != 1 {
 		t.Fatalf("the marked data connection was routed to the pinhole's worker %d times, want once", len(msgs))
