@@ -24,6 +24,7 @@ import (
 // The lab is labDNAT with three servers, each behind its own DNAT:
 //   - vsftpd 10.0.0.2, published as 203.0.113.1;
 //   - pyftpdlib 10.0.0.3, published as 203.0.113.2;
+//   - pure-ftpd 10.0.0.6, published as 203.0.113.5;
 //   - pyftpdlib 10.0.0.5, published as 203.0.113.4, answering PASV with
 //     "227 =10,0,0,5,4,p2" (passive ports 1025-1029): one byte of free
 //     text and a port already as short as a data port can be, so the 3
@@ -34,6 +35,8 @@ import (
 var (
 	bareServer = netip.MustParseAddr("10.0.0.5")
 	barePublic = netip.MustParseAddr("203.0.113.4")
+	pureServer = netip.MustParseAddr("10.0.0.6")
+	purePublic = netip.MustParseAddr("203.0.113.5")
 )
 
 // liberalFlag is IP_CT_TCP_FLAG_BE_LIBERAL.
@@ -52,7 +55,7 @@ func newSurvivalLab(t *testing.T) *survivalLab {
 	t.Helper()
 	g := labDNAT(t, adminFtpalg)
 	dnat := []string{"ip daddr 203.0.113.1 tcp dport 21 dnat ip to 10.0.0.2"}
-	for _, p := range [][2]netip.Addr{{pyServer, pyPublic}, {bareServer, barePublic}} {
+	for _, p := range [][2]netip.Addr{{pyServer, pyPublic}, {bareServer, barePublic}, {pureServer, purePublic}} {
 		g.Server.Addr(t, "eth0", p[0].String()+"/24")
 		g.GW.Addr(t, "cl", p[1].String()+"/32")
 		rule := fmt.Sprintf("ip daddr %s tcp dport 21 dnat ip to %s", p[1], p[0])
@@ -73,10 +76,11 @@ func newSurvivalLab(t *testing.T) *survivalLab {
 		public: map[*FTPServer]netip.Addr{}}
 	vs := startVsftpd(t, g.Server, serverPriv, serverOpts{Extra: "listen_address=" + serverPriv.String() + "\n"})
 	py := startPyftpdlib(t, g.Server, pyServer, serverOpts{})
+	pure := startPureftpd(t, g.Server, pureServer, serverOpts{})
 	l.resizer = startPyftpdlib(t, g.Server, bareServer, serverOpts{Bare227: true, PasvMin: 1025, PasvMax: 1029})
 	l.resizer.Kind = "pyftpdlib-bare227"
-	l.servers = []*FTPServer{vs, py}
-	l.public[vs], l.public[py], l.public[l.resizer] = serverPubIP, pyPublic, barePublic
+	l.servers = []*FTPServer{vs, py, pure}
+	l.public[vs], l.public[py], l.public[pure], l.public[l.resizer] = serverPubIP, pyPublic, purePublic, barePublic
 	return l
 }
 
@@ -233,7 +237,7 @@ func (l *survivalLab) after(t *testing.T, d *Daemon, mark int, ss []*survivor, l
 }
 
 // TestSessionsOutliveFtpalg: the cases above, one after another in one lab,
-// each with fresh sessions on vsftpd and pyftpdlib; and the resized
+// each with fresh sessions on vsftpd, pyftpdlib and pure-ftpd; and the resized
 // session, for the record.
 func TestSessionsOutliveFtpalg(t *testing.T) {
 	l := newSurvivalLab(t)
