@@ -214,6 +214,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		QueueCount:   cfg.Queue.Count,
 		FailOpen:     cfg.Queue.FailOpen,
 		Mark:         cfg.Pinhole.Mark,
+		ResizedMark:  cfg.Divert.ResizedMark,
 	})
 	if err != nil {
 		return err
