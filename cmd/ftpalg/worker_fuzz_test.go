@@ -27,7 +27,8 @@ import (
 // destroyed); setup picks what the kernel knows (see the workerSetup
 // bits). Whatever the input: no panic; every queued packet gets exactly
 // one verdict, and by the end every one has its verdict; within each step
-// the nftables batch, the conntrack queries and be_liberal all come before
+// the nftables batch, the conntrack queries and the resized mark (with
+// be_liberal) all come before
 // the first verdict, so a pinhole is in the kernel before the packet
 // announcing it leaves; modified packets parse and keep their checksum
 // residuals; the fake kernel holds exactly the tracker's outstanding
@@ -263,7 +264,7 @@ func (h *workerHarness) check() {
 				h.r.Delivered(out)
 			}
 		default:
-			// Batches, conntrack queries, be_liberal: whatever the
+			// Batches, conntrack queries, the resized mark: whatever the
 			// kernel is asked must be done before a packet leaves.
 			if verdicts {
 				h.fail("%q after a verdict in the same step: %s", c, calls)
@@ -464,7 +465,7 @@ func workerSeeds() []workerSeed {
 
 // TestWorkerSeeds runs FuzzWorker's seeds and checks that together they
 // reach what they were written for: pinholes added and removed, packets
-// modified and marked be_liberal, the kernel queried, packets held and
+// modified and sessions marked resized, the kernel queried, packets held and
 // released later, failed batches.
 func TestWorkerSeeds(t *testing.T) {
 	verbs := map[string]int{}
@@ -494,7 +495,7 @@ func TestWorkerSeeds(t *testing.T) {
 			t.Errorf("no seed puts a kernel element of kind %d in", k)
 		}
 	}
-	for _, v := range []string{"add", "remove", "modified", "liberal", "resolve", "accept"} {
+	for _, v := range []string{"add", "remove", "modified", "resized", "resolve", "accept"} {
 		if verbs[v] == 0 {
 			t.Errorf("no seed makes a %q call (calls %v)", v, verbs)
 		}

@@ -30,6 +30,9 @@ type recorder struct {
 	applyErr error
 	pins     map[uint64]rules.Pin
 	out      map[uint32][]byte // modified packets by ID
+	entries  []ctnetlink.Info  // the conntrack table Dump lists
+	missing  bool              // Present reports the table gone (once)
+	rebuilt  []rules.Pin       // what the last Rebuild installed
 }
 
 func (r *recorder) Apply(ch rules.Change) error {
@@ -50,8 +53,30 @@ func (r *recorder) Apply(ch rules.Change) error {
 	}
 	return nil
 }
-func (r *recorder) Present() (bool, error)    { return true, nil }
-func (r *recorder) Rebuild([]rules.Pin) error { return nil }
+func (r *recorder) Present() (bool, error) {
+	gone := r.missing
+	r.missing = false
+	return !gone, nil
+}
+func (r *recorder) Rebuild(pins []rules.Pin) error {
+	r.calls = append(r.calls, fmt.Sprintf("rebuild %d", len(pins)))
+	r.rebuilt = pins
+	clear(r.pins)
+	for _, p := range pins {
+		r.pins[p.ID] = p
+	}
+	return nil
+}
+func (r *recorder) Dump(family uint8, keep func(ctnetlink.Info) bool) ([]ctnetlink.Info, error) {
+	r.calls = append(r.calls, fmt.Sprintf("dump %d", family))
+	var out []ctnetlink.Info
+	for _, e := range r.entries {
+		if e.Orig.Src.Addr().Is4() == (family == 2) && keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
 func (r *recorder) Resolve(f conntrack.Flow) (ctnetlink.Info, error) {
 	r.calls = append(r.calls, "resolve")
 	if r.resolved == nil {
@@ -59,8 +84,8 @@ func (r *recorder) Resolve(f conntrack.Flow) (ctnetlink.Info, error) {
 	}
 	return *r.resolved, nil
 }
-func (r *recorder) SetLiberal(orig conntrack.Tuple) error {
-	r.calls = append(r.calls, "liberal "+orig.Src.String()+" "+orig.Dst.String())
+func (r *recorder) SetResized(orig conntrack.Tuple, mark uint32) error {
+	r.calls = append(r.calls, fmt.Sprintf("resized %v %v %#x", orig.Src, orig.Dst, mark))
 	return nil
 }
 func (r *recorder) Accept(id uint32) error {
@@ -135,7 +160,8 @@ func tcp(t testing.TB, fromClient bool, seq, ack uint32, syn bool, payload strin
 }
 
 // TestDecisionOrder checks the wiring promise: the pinhole and its NAT
-// mapping are in the kernel, and the control connection is be_liberal,
+// mapping are in the kernel, and the control connection is marked resized
+// (be_liberal and the ct mark bit),
 // before the verdict that lets the announcing packet go; and a consumed
 // pinhole's mapping is removed when its data connection shows up.
 func TestDecisionOrder(t *testing.T) {
@@ -162,7 +188,7 @@ func TestDecisionOrder(t *testing.T) {
 		{4, tcp(t, false, s0+1, c0+1, false, greeting), "accept 4"},
 		{5, tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv), "accept 5"},
 		{6, tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
-			"add 1 198.51.100.10 -> 10.0.0.2:30000; liberal 198.51.100.10:40000 203.0.113.1:21; modified 6"},
+			"add 1 198.51.100.10 -> 10.0.0.2:30000; resized 198.51.100.10:40000 203.0.113.1:21 0x4000; modified 6"},
 	}
 	for _, st := range steps {
 		w.packet(nfq.Packet{ID: st.id, Data: st.pkt})
@@ -183,7 +209,7 @@ func TestDecisionOrder(t *testing.T) {
 	}
 
 	// The client's ACK of the longer 227 is shifted back into the
-	// server's sequence space; be_liberal is not set twice.
+	// server's sequence space; the session is not marked resized twice.
 	grown := len("203,0,113,1") - len("10,0,0,2")
 	ackOut := s0 + 1 + uint32(len(greeting)+len(reply)+grown)
 	w.packet(nfq.Packet{ID: 7, Data: tcp(t, true, c0+1+uint32(len(pasv)), ackOut, false, "")})
@@ -297,7 +323,7 @@ func TestLookupOnAnnouncement(t *testing.T) {
 	}
 	first := "227 Entering Passive Mode (10,0,0,2,117,48).\r\n"
 	w.packet(nfq.Packet{ID: 5, Data: tcp(t, false, 5012, 1007, false, first)})
-	want := "resolve; add 1 198.51.100.10 -> 10.0.0.2:30000; liberal 198.51.100.10:40000 203.0.113.1:21; modified 5"
+	want := "resolve; add 1 198.51.100.10 -> 10.0.0.2:30000; resized 198.51.100.10:40000 203.0.113.1:21 0x4000; modified 5"
 	if got := rec.take(); got != want {
 		t.Fatalf("announcement: calls %q, want %q\nlogs:\n%s", got, want, logs.String())
 	}
@@ -371,5 +397,138 @@ func TestPinIndexForgetsExpired(t *testing.T) {
 	x.add(nil, rules.Pin{ID: 8, Pinhole: conntrack.Pinhole{Src: client.Addr(), Dst: public}, Timeout: time.Minute}, t0.Add(15*time.Second))
 	if _, ok := x.byID[resetPinID(1)]; ok || x.len() != 2 {
 		t.Fatalf("expired reset flow still indexed: %d records", x.len())
+	}
+}
+
+// TestUnresizedSessionIsNotMarked: a session whose 227 needs no rewrite
+// (no NAT) never changes length: no conntrack update, no be_liberal, no
+// resized mark; the DNAT one of TestDecisionOrder is marked once.
+func TestUnresizedSessionIsNotMarked(t *testing.T) {
+	var logs bytes.Buffer
+	w, rec := newTestWorker(t, &logs)
+	w.d.cache.Put(ctnetlink.Info{Proto: 6,
+		Orig:  conntrack.Tuple{Src: client, Dst: server},
+		Reply: conntrack.Tuple{Src: server, Dst: client}})
+	const c0, s0 = 1000, 5000
+	greeting, pasv := "220 ready\r\n", "PASV\r\n"
+	reply := "227 Entering Passive Mode (10,0,0,2,117,48).\r\n"
+	for id, pkt := range [][]byte{
+		tcp(t, true, c0, 0, true, ""),
+		tcp(t, false, s0, c0+1, true, ""),
+		tcp(t, true, c0+1, s0+1, false, ""),
+		tcp(t, false, s0+1, c0+1, false, greeting),
+		tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv),
+		tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
+	} {
+		w.packet(nfq.Packet{ID: uint32(id + 1), Data: pkt})
+	}
+	got := rec.take()
+	if strings.Contains(got, "resized") || strings.Contains(got, "modified") || !strings.Contains(got, "add 1 ") {
+		t.Fatalf("calls %q: want the pinhole, no modified packet and no resized mark", got)
+	}
+	if w.markedResized.Load() != 0 || w.tr.Stats.Resized != 0 || strings.Contains(logs.String(), "session resized") {
+		t.Fatalf("an unresized session was counted or logged as resized:\n%s", logs.String())
+	}
+
+	// The same with DNAT: the 227 grows, the session is resized once.
+	w2, rec2 := newTestWorker(t, &logs)
+	w2.d.cache.Put(ctnetlink.Info{Proto: 6,
+		Orig:  conntrack.Tuple{Src: client, Dst: public},
+		Reply: conntrack.Tuple{Src: server, Dst: client}})
+	for id, pkt := range [][]byte{
+		tcp(t, true, c0, 0, true, ""),
+		tcp(t, false, s0, c0+1, true, ""),
+		tcp(t, false, s0+1, c0+1, false, greeting),
+		tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv),
+		tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
+		tcp(t, true, c0+1+uint32(len(pasv)), s0+1+uint32(len(greeting)), false, pasv),
+	} {
+		w2.packet(nfq.Packet{ID: uint32(id + 1), Data: pkt})
+	}
+	if got := rec2.take(); strings.Count(got, "resized ") != 1 {
+		t.Fatalf("calls %q: want the session marked resized exactly once", got)
+	}
+	if w2.markedResized.Load() != 1 || w2.tr.Stats.Resized != 1 || !strings.Contains(logs.String(), `msg="session resized"`) {
+		t.Fatalf("resized session: marked %d, tracker %d; logs:\n%s", w2.markedResized.Load(), w2.tr.Stats.Resized, logs.String())
+	}
+}
+
+// TestEarlierResizedSessionsReset: control connections that carry the
+// resized mark but are no session of this process were resized by an
+// earlier run: they get reset pins (both directions), at start-up and
+// when the table is rebuilt, and lose them when conntrack destroys them.
+// Closed entries, unmarked ones, other ports and this run's own resized
+// sessions are left alone.
+func TestEarlierResizedSessionsReset(t *testing.T) {
+	var logs bytes.Buffer
+	w, rec := newTestWorker(t, &logs)
+	d := w.d
+	entry := func(cli, srv, pub string, mark uint32, state uint8) ctnetlink.Info {
+		c, s := netip.MustParseAddrPort(cli), netip.MustParseAddrPort(srv)
+		return ctnetlink.Info{Proto: 6, Mark: mark, TCPState: state,
+			Orig:  conntrack.Tuple{Src: c, Dst: netip.MustParseAddrPort(pub)},
+			Reply: conntrack.Tuple{Src: s, Dst: c}}
+	}
+	earlier4 := entry("198.51.100.10:40001", "10.0.0.2:21", "203.0.113.1:21", 0x4000|0x1, 3)
+	earlier6 := entry("[2001:db8::10]:40002", "[fd00::2]:21", "[2001:db8:ffff::1]:21", 0x4000, 3)
+	ours := entry("198.51.100.10:40003", "10.0.0.2:21", "203.0.113.1:21", 0x4000, 3)
+	rec.entries = []ctnetlink.Info{
+		earlier4, earlier6, ours,
+		entry("198.51.100.10:40004", "10.0.0.2:21", "203.0.113.1:21", 0x4000, ctnetlink.TCPStateTimeWait), // closed
+		entry("198.51.100.10:40005", "10.0.0.2:21", "203.0.113.1:21", 0x2000, 3),                          // not resized
+		entry("198.51.100.10:40006", "10.0.0.2:2121", "203.0.113.1:2121", 0x4000, 3),                      // not a control port
+	}
+	d.resized.add(ours.Flow())
+
+	t0 := time.Now()
+	pins := d.resetEarlier(t0)
+	if len(pins) != 2 || pins[0].Flow != earlier4.Flow() || pins[1].Flow != earlier6.Flow() {
+		t.Fatalf("reset pins %+v, want the two earlier-run connections", pins)
+	}
+	for _, p := range pins {
+		if p.Kind != rules.KindReset || p.ID&earlierPinBase != earlierPinBase || p.Timeout != d.cfg.Policy.SessionIdle {
+			t.Errorf("pin %+v: want a reset pin with an earlier-run ID and timeout session_idle", p)
+		}
+		d.pins.add(w, p, t0) // as runDaemon does once the table is open
+	}
+	if n := strings.Count(logs.String(), `msg="resized session from an earlier run: reset"`); n != 2 {
+		t.Fatalf("%d reset log lines, want 2:\n%s", n, logs.String())
+	}
+	if again := d.resetEarlier(t0); len(again) != 0 {
+		t.Fatalf("the same connections reset twice: %+v", again)
+	}
+
+	// The table goes missing; meanwhile another marked connection shows
+	// up. The rebuild puts back the resets and adds the new one.
+	later := entry("198.51.100.12:40007", "10.0.0.2:21", "203.0.113.1:21", 0x4000, 3)
+	rec.entries = append(rec.entries, later)
+	rec.missing = true
+	rec.take()
+	d.watchdog()
+	if got := rec.take(); got != "dump 2; dump 10; rebuild 3" {
+		t.Fatalf("watchdog: calls %q", got)
+	}
+	flows := map[conntrack.Flow]bool{}
+	for _, p := range rec.rebuilt {
+		flows[p.Flow] = true
+	}
+	if len(flows) != 3 || !flows[later.Flow()] || !flows[earlier4.Flow()] || !flows[earlier6.Flow()] {
+		t.Fatalf("rebuilt with %+v", rec.rebuilt)
+	}
+
+	// conntrack destroys an earlier connection: its reset pin goes.
+	d.ctEvent(ctnetlink.Event{Type: ctnetlink.EventDestroy, Info: earlier4})
+	for _, m := range w.ctl.take(nil) {
+		w.control(m, time.Now())
+	}
+	id := pins[0].ID
+	if got := rec.take(); !strings.Contains(got, fmt.Sprintf("remove %d", id)) {
+		t.Fatalf("destroy of an earlier resized connection: calls %q, want its reset pin removed", got)
+	}
+	if _, ok := rec.pins[id]; ok || d.pins.len() != 2 {
+		t.Fatalf("reset pin still there: kernel %v, index %d", rec.pins, d.pins.len())
+	}
+	if live, total := d.earlier.counts(); live != 2 || total != 3 {
+		t.Fatalf("earlier resets: %d live, %d in all; want 2 and 3", live, total)
 	}
 }
