@@ -642,3 +642,6 @@ func TestF11AckMustCoverTheTerminator(t *testing.T) {
 		}, opens: 1, clean: true},
 	})
 }
+
+// refusal is the refusal text of an argument of n bytes.
+func refusal(n int) string { return string(appendRefusal(nil, n)) }

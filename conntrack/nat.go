@@ -67,10 +67,37 @@ func NewPortRegistry() *PortRegistry {
 // then the ports after it (wrapping within min-65535), trying at most
 // portTries ports. It returns false when none is free.
 func (r *PortRegistry) Reserve(addr netip.Addr, want, min uint16, id uint64) (uint16, bool) {
+	return r.ReserveFit(addr, want, min, id, nil)
+}
+
+// ReserveFit is Reserve, preferring the ports for which fit (if not nil)
+// is true: want if it fits, else the first free port after it (wrapping
+// within min-65535) that fits, trying at most portTries ports that fit.
+// Only when none is found does it fall back to Reserve's choice, and the
+// second result then still reports whether a port was reserved.
+func (r *PortRegistry) ReserveFit(addr netip.Addr, want, min uint16, id uint64, fit func(uint16) bool) (uint16, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if min == 0 {
 		min = 1
+	}
+	if fit != nil {
+		p, tries := max(want, min), 0
+		for i := 0; i <= 65535 && tries < portTries; i++ {
+			if fit(p) {
+				tries++
+				ap := netip.AddrPortFrom(addr, p)
+				if _, taken := r.used[ap]; !taken {
+					r.used[ap] = id
+					return p, true
+				}
+			}
+			if p == 65535 {
+				p = min
+			} else {
+				p++
+			}
+		}
 	}
 	p := want
 	for i := 0; i < portTries; i++ {

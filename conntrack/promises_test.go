@@ -382,8 +382,8 @@ func TestSplitAnnouncementIsHeldForItsRefusal(t *testing.T) {
 		parts        []string
 		receiverGets string
 	}{
-		{FromClient, []string{"PORT 192,0,2,", "1,200,10\r\n"}, "PORT refused-by-ftpalg\r\n"},
-		{FromClient, []string{"EPRT |1|192.0.", "2.1|51210|\r\n"}, "EPRT refused-by-ftpalg\r\n"},
+		{FromClient, []string{"PORT 192,0,2,", "1,200,10\r\n"}, "PORT refused-by-ftpal\r\n"},
+		{FromClient, []string{"EPRT |1|192.0.", "2.1|51210|\r\n"}, "EPRT refused-by-ftpalg-r\r\n"},
 		{FromServer, []string{"227 Entering Passive Mode (", "203,0,113,10,195,80)\r\n"}, "425 Entering Passive Mode (203,0,113,10,195,80)\r\n"},
 		{FromServer, []string{"229 Entering Extended Passive Mode (|||", "6446|)\r\n"}, "425 Entering Extended Passive Mode (|||6446|)\r\n"},
 	} {

@@ -255,7 +255,7 @@ func (s *Session) clientAnnounce(c *lineCtx, kind cmdKind, arg []byte, ord uint6
 		}
 		return AppendEPRT(s.tr.scratch[:0], delim, a)
 	}
-	s.open(c, p, ord, argOff, len(arg), ap, newArg)
+	s.open(c, p, ord, span{off: argOff, n: len(arg)}, ap, newArg)
 }
 
 // refuseClient refuses a PORT/EPRT. Under ViolationRefuse the argument is
@@ -278,15 +278,16 @@ func (s *Session) replaceArg(c *lineCtx, ev *Event, arg []byte, argOff int) {
 		return
 	}
 	start := c.start.Add(argOff)
-	if s.edit(c, start, start.Add(len(arg)), []byte(refusedArg)) {
-		ev.Rewrite = splicedText(c.line, argOff, len(arg), []byte(refusedArg))
+	repl := appendRefusal(s.tr.scratch[:0], len(arg))
+	if s.edit(c, start, start.Add(len(arg)), repl) {
+		ev.Rewrite = splicedText(c.line, argOff, len(arg), repl)
 	}
 }
 
-// refusedArg replaces a refused PORT/EPRT argument: servers answer 501.
-// It also replaces the argument of an AUTH the TLS policy blocks: servers
-// answer 504 (unknown security mechanism).
-const refusedArg = "refused-by-ftpalg"
+// A refused PORT/EPRT argument is replaced by as many bytes of
+// refusedFill (appendRefusal): servers answer 501. So is the argument of
+// an AUTH the TLS policy blocks: servers answer 504 (unknown security
+// mechanism). The line keeps its length.
 
 // blockAUTH refuses an AUTH command on a port whose TLS policy is block.
 func (s *Session) blockAUTH(c *lineCtx, arg []byte) {
@@ -391,27 +392,38 @@ func (s *Session) limitDetail(r Reason) string {
 // peer must be told something else, and emits the pinhole and mapping.
 // spanOff/spanLen locate the text to replace in the line; format renders
 // the replacement for an endpoint.
-func (s *Session) open(c *lineCtx, p plan, ord uint64, spanOff, spanLen int, announced netip.AddrPort, format func(netip.AddrPort) []byte) bool {
+func (s *Session) open(c *lineCtx, p plan, ord uint64, sp span, announced netip.AddrPort, format func(netip.AddrPort) []byte) bool {
 	s.tr.nextPin++
 	id := s.tr.nextPin
 	if p.dnat {
-		port, ok := s.tr.ports.Reserve(p.announce.Addr(), p.announce.Port(), s.tr.pol.MinDataPort, id)
+		// The public port is ftpalg's choice: prefer one whose text keeps
+		// the line's length (samelen.go).
+		addr := p.announce.Addr()
+		fit := func(port uint16) bool { return sp.keeps(len(format(netip.AddrPortFrom(addr, port)))) }
+		port, ok := s.tr.ports.ReserveFit(addr, p.announce.Port(), s.tr.pol.MinDataPort, id, fit)
 		if !ok {
 			s.tr.budget.give(s.flow.Client.Addr())
 			s.event(c, "refuse", ReasonNoPublicPort, "no free port on "+p.announce.Addr().String())
 			s.violation(c, ReasonNoPublicPort, p.announce.Addr().String())
-			s.refuseAfterCheck(c, spanOff, spanLen)
+			s.refuseAfterCheck(c, sp.off, sp.n)
 			return false
 		}
-		p.announce = netip.AddrPortFrom(p.announce.Addr(), port)
+		p.announce = netip.AddrPortFrom(addr, port)
 		p.mapping.Dst = p.announce
 	}
 	decision := "open"
 	var rewritten string
 	if p.announce != announced {
-		repl := format(p.announce)
-		start := c.start.Add(spanOff)
-		if !s.edit(c, start, start.Add(spanLen), repl) {
+		field := format(p.announce)
+		repl, from, n, same := sameLength(s.tr.scratch2[:0], c.line, sp, field)
+		if !same || c.start.Add(from).LessThan(c.release) {
+			// Nothing keeps the length (or the free text already left):
+			// the field alone is replaced and the session is resized.
+			repl, from, n = append(s.tr.scratch2[:0], field...), sp.off, sp.n
+		}
+		s.tr.scratch2 = repl[:0]
+		start := c.start.Add(from)
+		if !s.edit(c, start, start.Add(n), repl) {
 			if p.dnat {
 				s.tr.ports.Release(p.mapping.Dst, id)
 			}
@@ -420,7 +432,7 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, spanOff, spanLen int, ann
 		}
 		decision = "rewrite"
 		s.tr.Stats.Rewrites++
-		rewritten = splicedText(c.line, spanOff, spanLen, repl)
+		rewritten = splicedText(c.line, from, n, repl)
 	}
 	// A newer announcement supersedes the unused ones (the server only
 	// listens on the latest PASV port; the latest PORT wins).
@@ -456,7 +468,7 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, spanOff, spanLen int, ann
 func (s *Session) refuseAfterCheck(c *lineCtx, spanOff, spanLen int) {
 	if c.dir == FromClient {
 		start := c.start.Add(spanOff)
-		s.edit(c, start, start.Add(spanLen), []byte(refusedArg))
+		s.edit(c, start, start.Add(spanLen), appendRefusal(s.tr.scratch[:0], spanLen))
 		return
 	}
 	s.refuseReplyEdit(c)
@@ -855,7 +867,7 @@ func (s *Session) serverAnnounce(c *lineCtx, code int, text []byte, cmd *pending
 		}
 		return strconv.AppendUint(s.tr.scratch[:0], uint64(a.Port()), 10)
 	}
-	s.open(c, p, cmd.ord, textOff+start, end-start, ap, format)
+	s.open(c, p, cmd.ord, replySpan(c.line, textOff, start, end), ap, format)
 }
 
 // refuseReply refuses a server announcement. Under ViolationRefuse a

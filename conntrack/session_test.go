@@ -2,6 +2,7 @@ package conntrack
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -58,11 +59,20 @@ func natLab(t *testing.T, srvReal string) *lab {
 }
 
 func TestPassiveBehindDNATGrowAndShrink(t *testing.T) {
-	for _, tc := range []struct{ real, line, want string }{
-		{"10.0.0.5:21", "227 Entering Passive Mode (10,0,0,5,195,80).", "227 Entering Passive Mode (203,0,113,10,195,80)."},
-		{"10.200.200.200:21", "227 Entering Passive Mode (10,200,200,200,195,80).", "227 Entering Passive Mode (203,0,113,10,195,80)."},
-		{"10.0.0.5:21", "227 =10,0,0,5,195,80", "227 =203,0,113,10,195,80"},
-		{"10.0.0.5:21", "227 Entering Passive Mode 10,0,0,5,195,80", "227 Entering Passive Mode 203,0,113,10,195,80"},
+	// The free text absorbs the difference (no resize) where it can; a
+	// port with fewer digits helps where it cannot; a 227 with no free
+	// text that grows resizes the session.
+	for _, tc := range []struct {
+		real, line, want string
+		public           uint16
+		resized          bool
+	}{
+		{"10.0.0.5:21", "227 Entering Passive Mode (10,0,0,5,195,80).", "227 Entering Passive  (203,0,113,10,195,80).", 50000, false},
+		{"10.200.200.200:21", "227 Entering Passive Mode (10,200,200,200,195,80).", "227 Entering Passive Mode   (203,0,113,10,195,80).", 50000, false},
+		{"10.0.0.5:21", "227 =10,0,0,5,195,80", "227 203,0,113,10,4,0", 1024, false},
+		{"10.0.0.5:21", "227 Entering Passive Mode 10,0,0,5,195,80", "227 Entering Passive  203,0,113,10,195,80", 50000, false},
+		{"10.200.200.200:21", "227 (10,200,200,200,195,80).", "227   (203,0,113,10,195,80).", 50000, false},
+		{"10.0.0.5:21", "227 (10,0,0,5,195,80).", "227 (203,0,113,10,195,80).", 50000, true},
 	} {
 		t.Run(tc.line, func(t *testing.T) {
 			l := natLab(t, tc.real)
@@ -81,8 +91,11 @@ func TestPassiveBehindDNATGrowAndShrink(t *testing.T) {
 				t.Fatalf("pinhole %v", opens[0].Pinhole)
 			}
 			m := maps[0].Mapping
-			if m.Dst != mustAP("203.0.113.10:50000") || m.ToDst.Addr() != real || m.ToSrc.IsValid() {
+			if m.Dst != netip.AddrPortFrom(mustA("203.0.113.10"), tc.public) || m.ToDst.Addr() != real || m.ToSrc.IsValid() {
 				t.Fatalf("mapping %v", m)
+			}
+			if n := len(l.effects(EffResized)); n != 0 != tc.resized {
+				t.Fatalf("%d resized effects, want resized %v", n, tc.resized)
 			}
 			// Later traffic in both directions stays consistent.
 			l.send(FromClient, "LIST\r\n")
@@ -108,10 +121,12 @@ func TestManyRewritesInOneSession(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		// Alternate lines that grow and shrink: 10.0.0.5 vs. 203.0.113.10
 		// grows by 6; a port that drops digits shrinks the rest.
-		p1, p2 := 4+i%200, (i*37)%256
+		// No free text, and ports of at most six characters: every line
+		// grows and no public port can keep its length, so each resizes.
+		p1, p2 := 4+i%90, (i*37)%256
 		l.send(FromClient, "PASV\r\n")
-		l.send(FromServer, fmt.Sprintf("227 Entering Passive Mode (10,0,0,5,%d,%d).\r\n", p1, p2))
-		want.WriteString(fmt.Sprintf("227 Entering Passive Mode (203,0,113,10,%d,%d).\r\n", p1, p2))
+		l.send(FromServer, fmt.Sprintf("227 (10,0,0,5,%d,%d).\r\n", p1, p2))
+		want.WriteString(fmt.Sprintf("227 (203,0,113,10,%d,%d).\r\n", p1, p2))
 		l.send(FromClient, "RETR x\r\n")
 		l.send(FromServer, "150 ok\r\n226 done\r\n")
 		want.WriteString("150 ok\r\n226 done\r\n")
@@ -215,7 +230,7 @@ func TestSplitAnnouncementIsHeldAndRewritten(t *testing.T) {
 				}
 			}
 			got := string(l.ep[FromClient].rcv[before:])
-			if got != "227 Entering Passive Mode (203,0,113,10,195,80).\r\n" {
+			if got != "227 Entering Passive  (203,0,113,10,195,80).\r\n" {
 				t.Fatalf("client received %q", got)
 			}
 			l.send(FromServer, "150 x\r\n")
@@ -247,7 +262,8 @@ func TestSACKBlocksFollowTheData(t *testing.T) {
 	l := natLab(t, "10.0.0.5:21")
 	login(l)
 	l.send(FromClient, "PASV\r\n")
-	l.send(FromServer, "227 Entering Passive Mode (10,0,0,5,195,80).\r\n")
+	// No free text: the line must grow (a resized session).
+	l.send(FromServer, "227 (10,0,0,5,195,80).\r\n")
 	s0 := l.ep[FromServer].sndNxt
 	l.send(FromServer, "150 a\r\n")
 	l.send(FromServer, "226 b\r\n")
@@ -284,7 +300,7 @@ func TestOutOfOrderSegmentsAreReassembled(t *testing.T) {
 		t.Fatalf("out-of-order segment: %v, want hold", l.res.Verdict)
 	}
 	l.sendAt(FromServer, seq, a)
-	if got := string(l.ep[FromClient].rcv); !strings.HasSuffix(got, "227 Entering Passive Mode (203,0,113,10,195,80).\r\n") {
+	if got := string(l.ep[FromClient].rcv); !strings.HasSuffix(got, "227 Entering Passive  (203,0,113,10,195,80).\r\n") {
 		t.Fatalf("client received %q", got)
 	}
 }

@@ -38,7 +38,7 @@ func TestSegmentOutsideTheWindow(t *testing.T) {
 			if n := len(l.effects(EffOpenPinhole)); n != 1 {
 				t.Errorf("%d pinholes opened, want 1 (the real 227's)", n)
 			}
-			if got := string(l.ep[FromClient].rcv); !strings.HasSuffix(got, "227 Entering Passive Mode (203,0,113,10,195,80).\r\n") {
+			if got := string(l.ep[FromClient].rcv); !strings.HasSuffix(got, "227 Entering Passive  (203,0,113,10,195,80).\r\n") {
 				t.Errorf("the real 227 was not rewritten; client received %q", got)
 			}
 			// The inspector still follows the session: QUIT/221 close it.

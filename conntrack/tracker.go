@@ -114,11 +114,12 @@ type Tracker struct {
 	nextID   uint64
 	nextPin  uint64
 
-	pkt     rewrite.Packet
-	out     []byte // scratch for the current packet's rebuilt bytes
-	payload []byte // scratch for Output
-	scratch []byte // scratch for formatting announcements
-	sacks   [][2]rewrite.Seq
+	pkt      rewrite.Packet
+	out      []byte // scratch for the current packet's rebuilt bytes
+	payload  []byte // scratch for Output
+	scratch  []byte // scratch for formatting announcements
+	scratch2 []byte // scratch for the replacement text of a rewrite
+	sacks    [][2]rewrite.Seq
 
 	holding    map[*Session]struct{} // sessions with held packets
 	pinOwner   map[uint64]*Session   // outstanding pinhole ID -> its session
@@ -183,6 +184,7 @@ func NewTracker(cfg Config) (*Tracker, error) {
 		out:      make([]byte, 0, 65536),
 		payload:  make([]byte, 0, 65536),
 		scratch:  make([]byte, 0, 128),
+		scratch2: make([]byte, 0, 256),
 		sacks:    make([][2]rewrite.Seq, 0, 4),
 		holding:  make(map[*Session]struct{}),
 		pinOwner: make(map[uint64]*Session),

@@ -120,7 +120,7 @@ func TestRefuseIsTheDefault(t *testing.T) {
 	l := newLab(t, Config{}, cliAddr, srvAddr)
 	login(l)
 	l.send(FromClient, "PORT 192,0,2,1,195,80\r\n")
-	if got := string(l.ep[FromServer].rcv); !strings.HasSuffix(got, "PORT refused-by-ftpalg\r\n") {
+	if got := string(l.ep[FromServer].rcv); !strings.HasSuffix(got, "PORT "+refusal(len("192,0,2,1,195,80"))+"\r\n") {
 		t.Fatalf("server received %q", got)
 	}
 	if len(l.effects(EffReset)) != 0 || l.ep[FromServer].resets != 0 {
@@ -229,7 +229,7 @@ func TestTLSBlock(t *testing.T) {
 	l.clearLog()
 	l.send(FromClient, "AU")
 	l.send(FromClient, "TH TLS\r\n")
-	if got := string(l.ep[FromServer].rcv); !strings.HasSuffix(got, "\r\nAUTH refused-by-ftpalg\r\n") {
+	if got := string(l.ep[FromServer].rcv); !strings.HasSuffix(got, "\r\nAUTH ref\r\n") {
 		t.Fatalf("server received %q", got)
 	}
 	if v := l.effects(EffViolation); len(v) != 1 || v[0].Reason != ReasonTLSBlocked {

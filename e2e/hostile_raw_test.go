@@ -74,7 +74,7 @@ func spoof(off int64, text, then string) step {
 
 func rawCases() []*hostileCase {
 	// The public port may differ from 30000 if another mapping holds it.
-	rawSeen := "c:227 Entering Passive Mode (203,0,113,3,"
+	rawSeen := "c:(203,0,113,3,"
 	legit := expect{pins: []string{"10.0.0.4:30000"}, sees: []string{rawSeen, noopOK}}
 	i := strings.Index(rawPasv, "0,4,117")
 	spoofed := "227 Entering Passive Mode (10,0,0,4,156,64).\r\n" // port 40000

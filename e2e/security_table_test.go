@@ -54,7 +54,8 @@ ftpalg judges is the text the receiving peer reads.
 
 ## What a refusal looks like (policy.violation: refuse, the default)
 
-- A refused PORT/EPRT has its argument replaced by ` + "`refused-by-ftpalg`" + `: the
+- A refused PORT/EPRT has its argument replaced by as many bytes of
+  ` + "`refused-by-ftpalg-`" + ` repeated (the line keeps its length): the
   server answers 501, the client gets that error, the session goes on.
 - A refused single-line 227/229 is rewritten to ` + "`425 ...`" + `: the client fails
   that transfer at once instead of waiting for a blocked connection; the
