@@ -418,6 +418,11 @@ func workerSeeds() []workerSeed {
 		"C: PASV", "S: 227 Entering Passive Mode (10,0,0,2,117,48).",
 		"C: RETR hello.txt", "S: 150 Opening BINARY mode data connection for hello.txt (6 bytes).").
 		Used(0).Dialog(0, "S: 226 Transfer complete.", "C: QUIT", "S: 221 Goodbye.").Close(0)
+	// A 227 without free text: the rewritten address cannot keep the
+	// line's length, so the session is resized.
+	bare := new(pktfuzz.Builder).Handshake(0).Dialog(0,
+		"S: 220 x", "C: PASV", "S: 227 (10,0,0,2,4,2)", "C: RETR a").
+		Used(0).Dialog(0, "S: 226 ok", "C: NOOP", "S: 200 ok", "C: QUIT", "S: 221 bye").Close(0)
 	port := new(pktfuzz.Builder).Handshake(0).Dialog(0,
 		"S: 220 (vsFTPd 2.2.2)",
 		"C: PORT 198,51,100,10,195,80", "S: 200 PORT command successful. Consider using PASV.",
@@ -449,6 +454,7 @@ func workerSeeds() []workerSeed {
 		Dialog(1, "S: 220 y", "C: PASV", "S: 227 (10,0,0,2,117,63)", "C: PASV", "S: 227 (192,0,2,1,195,80)").
 		Handshake(0).Dialog(0, "S: 220 again", "C: PORT 198,51,100,10,200,3", "S: 200 ok")
 	return []workerSeed{
+		{workerCached, bare.Bytes()},
 		{workerCached, ftps.Bytes()},
 		{workerCached | 1<<workerTLSShift, ftps.Bytes()},
 		{workerCached | 2<<workerTLSShift | workerBudget, ftps.Bytes()},

@@ -176,7 +176,10 @@ func TestDecisionOrder(t *testing.T) {
 	const c0, s0 = 1000, 5000
 	greeting := "220 ready\r\n"
 	pasv := "PASV\r\n"
-	reply := "227 Entering Passive Mode (10,0,0,2,117,48).\r\n"
+	// No free text before the address, and a port (1025) whose digits
+	// cannot shrink: the rewrite cannot keep the line's length, so the
+	// session is resized.
+	reply := "227 (10,0,0,2,4,1).\r\n"
 	steps := []struct {
 		id   uint32
 		pkt  []byte
@@ -188,7 +191,7 @@ func TestDecisionOrder(t *testing.T) {
 		{4, tcp(t, false, s0+1, c0+1, false, greeting), "accept 4"},
 		{5, tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv), "accept 5"},
 		{6, tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
-			"add 1 198.51.100.10 -> 10.0.0.2:30000; resized 198.51.100.10:40000 203.0.113.1:21 0x4000; modified 6"},
+			"add 1 198.51.100.10 -> 10.0.0.2:1025; resized 198.51.100.10:40000 203.0.113.1:21 0x4000; modified 6"},
 	}
 	for _, st := range steps {
 		w.packet(nfq.Packet{ID: st.id, Data: st.pkt})
@@ -200,17 +203,19 @@ func TestDecisionOrder(t *testing.T) {
 	if err := rewrite.Decode(rec.out[6], &p); err != nil {
 		t.Fatal(err)
 	}
-	if want := "227 Entering Passive Mode (203,0,113,1,117,48).\r\n"; string(p.Payload) != want {
-		t.Fatalf("227 went out as %q, want %q", p.Payload, want)
-	}
 	pin := rec.pins[1]
-	if !pin.HasMap || pin.Mapping.Dst != netip.MustParseAddrPort("203.0.113.1:30000") || pin.Mapping.ToDst != netip.MustParseAddrPort("10.0.0.2:30000") {
+	pub := pin.Mapping.Dst
+	if !pin.HasMap || pub.Addr() != public.Addr() || pin.Mapping.ToDst != netip.MustParseAddrPort("10.0.0.2:1025") {
 		t.Fatalf("mapping %+v", pin.Mapping)
+	}
+	want227 := fmt.Sprintf("227 (203,0,113,1,%d,%d).\r\n", pub.Port()>>8, pub.Port()&0xff)
+	if string(p.Payload) != want227 {
+		t.Fatalf("227 went out as %q, want %q", p.Payload, want227)
 	}
 
 	// The client's ACK of the longer 227 is shifted back into the
 	// server's sequence space; the session is not marked resized twice.
-	grown := len("203,0,113,1") - len("10,0,0,2")
+	grown := len(want227) - len(reply)
 	ackOut := s0 + 1 + uint32(len(greeting)+len(reply)+grown)
 	w.packet(nfq.Packet{ID: 7, Data: tcp(t, true, c0+1+uint32(len(pasv)), ackOut, false, "")})
 	if got := rec.take(); got != "modified 7" {
@@ -226,8 +231,8 @@ func TestDecisionOrder(t *testing.T) {
 	// The data connection's conntrack NEW event carries the mark: the
 	// pinhole is used and its mapping goes.
 	w.d.ctEvent(ctnetlink.Event{Type: ctnetlink.EventNew, Info: ctnetlink.Info{Proto: 6, Mark: 0x2000,
-		Orig:  conntrack.Tuple{Src: netip.MustParseAddrPort("198.51.100.10:50000"), Dst: netip.MustParseAddrPort("203.0.113.1:30000")},
-		Reply: conntrack.Tuple{Src: netip.MustParseAddrPort("10.0.0.2:30000"), Dst: netip.MustParseAddrPort("198.51.100.10:50000")}}})
+		Orig:  conntrack.Tuple{Src: netip.MustParseAddrPort("198.51.100.10:50000"), Dst: pub},
+		Reply: conntrack.Tuple{Src: netip.MustParseAddrPort("10.0.0.2:1025"), Dst: netip.MustParseAddrPort("198.51.100.10:50000")}}})
 	msgs := w.ctl.take(nil)
 	if len(msgs) != 1 {
 		t.Fatalf("the marked data connection was routed to the pinhole's worker %d times, want once", len(msgs))
@@ -321,9 +326,9 @@ func TestLookupOnAnnouncement(t *testing.T) {
 	if got := rec.take(); got != "accept 1; accept 2; accept 3; accept 4" {
 		t.Fatalf("before the announcement: calls %q", got)
 	}
-	first := "227 Entering Passive Mode (10,0,0,2,117,48).\r\n"
+	first := "227 (10,0,0,2,4,1).\r\n"
 	w.packet(nfq.Packet{ID: 5, Data: tcp(t, false, 5012, 1007, false, first)})
-	want := "resolve; add 1 198.51.100.10 -> 10.0.0.2:30000; resized 198.51.100.10:40000 203.0.113.1:21 0x4000; modified 5"
+	want := "resolve; add 1 198.51.100.10 -> 10.0.0.2:1025; resized 198.51.100.10:40000 203.0.113.1:21 0x4000; modified 5"
 	if got := rec.take(); got != want {
 		t.Fatalf("announcement: calls %q, want %q\nlogs:\n%s", got, want, logs.String())
 	}
@@ -401,8 +406,9 @@ func TestPinIndexForgetsExpired(t *testing.T) {
 }
 
 // TestUnresizedSessionIsNotMarked: a session whose 227 needs no rewrite
-// (no NAT) never changes length: no conntrack update, no be_liberal, no
-// resized mark; the DNAT one of TestDecisionOrder is marked once.
+// (no NAT), or a rewrite of the same length, never changes length: no
+// conntrack update, no be_liberal, no resized mark. One whose 227 must
+// grow is marked once, before the 227 leaves.
 func TestUnresizedSessionIsNotMarked(t *testing.T) {
 	var logs bytes.Buffer
 	w, rec := newTestWorker(t, &logs)
@@ -430,7 +436,32 @@ func TestUnresizedSessionIsNotMarked(t *testing.T) {
 		t.Fatalf("an unresized session was counted or logged as resized:\n%s", logs.String())
 	}
 
-	// The same with DNAT: the 227 grows, the session is resized once.
+	// DNAT: the 227's address grows by 3 bytes, and its free text
+	// shrinks by as much: rewritten, but the same length, so not
+	// resized either.
+	w1, rec1 := newTestWorker(t, &logs)
+	w1.d.cache.Put(ctnetlink.Info{Proto: 6,
+		Orig:  conntrack.Tuple{Src: client, Dst: public},
+		Reply: conntrack.Tuple{Src: server, Dst: client}})
+	for id, pkt := range [][]byte{
+		tcp(t, true, c0, 0, true, ""),
+		tcp(t, false, s0, c0+1, true, ""),
+		tcp(t, false, s0+1, c0+1, false, greeting),
+		tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv),
+		tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
+	} {
+		w1.packet(nfq.Packet{ID: uint32(id + 1), Data: pkt})
+	}
+	if got := rec1.take(); strings.Contains(got, "resized") || !strings.Contains(got, "modified 5") {
+		t.Fatalf("calls %q: want the 227 rewritten and no resized mark", got)
+	}
+	if w1.markedResized.Load() != 0 || strings.Contains(logs.String(), "session resized") {
+		t.Fatalf("a same-length rewrite marked the session resized:\n%s", logs.String())
+	}
+
+	// DNAT, and a 227 without free text whose port's digits cannot
+	// shrink: the line must grow, the session is resized, once.
+	reply = "227 (10,0,0,2,4,1)\r\n"
 	w2, rec2 := newTestWorker(t, &logs)
 	w2.d.cache.Put(ctnetlink.Info{Proto: 6,
 		Orig:  conntrack.Tuple{Src: client, Dst: public},
@@ -445,7 +476,7 @@ func TestUnresizedSessionIsNotMarked(t *testing.T) {
 	} {
 		w2.packet(nfq.Packet{ID: uint32(id + 1), Data: pkt})
 	}
-	if got := rec2.take(); strings.Count(got, "resized ") != 1 {
+	if got := rec2.take(); strings.Count(got, "resized ") != 1 || strings.Index(got, "resized ") > strings.Index(got, "modified 5") {
 		t.Fatalf("calls %q: want the session marked resized exactly once", got)
 	}
 	if w2.markedResized.Load() != 1 || w2.tr.Stats.Resized != 1 || !strings.Contains(logs.String(), `msg="session resized"`) {
