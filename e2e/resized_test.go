@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -151,10 +152,26 @@ func TestResizedSessionAcrossRestart(t *testing.T) {
 		t.Errorf("QUIT on the unresized session: %v", err)
 	}
 
-	// conntrack closes the reset connection (CLOSE lasts 10 s): its
-	// reset elements are removed.
-	if _, ok := d2.WaitFor(30*time.Second, msg("resized session from an earlier run: gone")); !ok {
+	// While the connection's conntrack entry lives, its reset elements
+	// stay; when it goes (here deleted at once: the CLOSE state would
+	// take 10 s and the kernel's garbage collection more), they go too.
+	sets, ok, err := g.GW.NftSets("inet", cfg.Table)
+	if err != nil || !ok || len(sets["reset4"]) != 2 {
+		t.Fatalf("reset4 before the entry goes: %v (table there %v, err %v), want both directions", sets["reset4"], ok, err)
+	}
+	port := strconv.Itoa(int(r.ControlLocal().Port()))
+	if out, err := g.GW.Run("conntrack", "-D", "-p", "tcp", "--orig-port-src", port, "--orig-port-dst", "21"); err != nil {
+		t.Fatalf("conntrack -D: %v: %s", err, out)
+	}
+	if _, ok := d2.WaitFor(3*time.Second, msg("resized session from an earlier run: gone")); !ok {
 		t.Errorf("the reset connection's elements were not removed after its conntrack entry went")
+	}
+	if !eventually(2*time.Second, func() bool {
+		sets, _, _ := g.GW.NftSets("inet", cfg.Table)
+		return len(sets["reset4"]) == 0
+	}) {
+		sets, _, _ := g.GW.NftSets("inet", cfg.Table)
+		t.Errorf("reset4 after the entry went: %v, want empty", sets["reset4"])
 	}
 	noDaemonErrors(t, d2)
 	d2.StopClean(t)
