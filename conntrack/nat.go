@@ -82,29 +82,26 @@ func (r *PortRegistry) ReserveFit(addr netip.Addr, want, min uint16, id uint64, 
 		min = 1
 	}
 	if fit != nil {
-		p, tries := max(want, min), 0
-		for i := 0; i <= 65535 && tries < portTries; i++ {
-			if fit(p) {
-				tries++
-				ap := netip.AddrPortFrom(addr, p)
-				if _, taken := r.used[ap]; !taken {
-					r.used[ap] = id
-					return p, true
-				}
-			}
-			if p == 65535 {
-				p = min
-			} else {
-				p++
-			}
+		if p, ok := r.scan(addr, max(want, min), min, id, fit); ok {
+			return p, true
 		}
 	}
-	p := want
-	for i := 0; i < portTries; i++ {
-		ap := netip.AddrPortFrom(addr, p)
-		if _, taken := r.used[ap]; !taken {
-			r.used[ap] = id
-			return p, true
+	return r.scan(addr, want, min, id, nil)
+}
+
+// scan claims the first free port from p on (wrapping to min after 65535)
+// for which fit (nil: any) is true, trying at most portTries such ports.
+// r.mu is held.
+func (r *PortRegistry) scan(addr netip.Addr, p, min uint16, id uint64, fit func(uint16) bool) (uint16, bool) {
+	tries := 0
+	for i := 0; i <= 65535 && tries < portTries; i++ {
+		if fit == nil || fit(p) {
+			tries++
+			ap := netip.AddrPortFrom(addr, p)
+			if _, taken := r.used[ap]; !taken {
+				r.used[ap] = id
+				return p, true
+			}
 		}
 		if p == 65535 {
 			p = min

@@ -183,20 +183,7 @@ func (t *Tracker) feed(s *Session, c *lineCtx, data []byte, pos rewrite.Seq) {
 			h.line = append(h.line, chunk...)
 			line = h.line
 		}
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
-		c.line = line
-		c.start = h.lineStart
-		c.end = pos
-		c.long = false
-		c.multiLine = false
-		c.release = h.released
-		if c.dir == FromClient {
-			s.clientLine(c)
-		} else {
-			s.serverLine(c)
-		}
+		t.dispatch(s, c, h, line, pos, false)
 		h.line = h.line[:0]
 		h.lineStart = pos
 	}
@@ -239,13 +226,20 @@ func (t *Tracker) tooLong(s *Session, c *lineCtx, h *half, more []byte) {
 // command or reply, read from its first bytes: a discarded line still
 // takes its place in command/reply pairing, but announces nothing.
 func (t *Tracker) longLine(s *Session, c *lineCtx, h *half, head []byte, end rewrite.Seq) {
-	if n := len(head); n > 0 && head[n-1] == '\r' {
-		head = head[:n-1]
+	t.dispatch(s, c, h, head, end, true)
+	c.long = false
+}
+
+// dispatch hands a line that ended at end (its CR, if any, still on it)
+// to the session; long: only its first bytes, of a line over MaxLine.
+func (t *Tracker) dispatch(s *Session, c *lineCtx, h *half, line []byte, end rewrite.Seq, long bool) {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
 	}
-	c.line = head
+	c.line = line
 	c.start = h.lineStart
 	c.end = end
-	c.long = true
+	c.long = long
 	c.multiLine = false
 	c.release = h.released
 	if c.dir == FromClient {
@@ -253,7 +247,6 @@ func (t *Tracker) longLine(s *Session, c *lineCtx, h *half, head []byte, end rew
 	} else {
 		s.serverLine(c)
 	}
-	c.long = false
 }
 
 const sigOff = -1

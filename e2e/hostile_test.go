@@ -60,15 +60,19 @@ type hostileCase struct {
 
 // Ports and tuples used by the scripts.
 const (
-	tuple30000   = "10,0,0,2,117,48" // the server's own address, port 30000
-	pasv30000    = "227 Entering Passive Mode (" + tuple30000 + ")."
-	portClient   = "PORT 198,51,100,10,156,64" // the client's own address, port 40000
-	noopOK       = "ok"                        // the session goes on: NOOP answered, QUIT reaches the server
-	stalled      = "!ok"                       // the server never got the lines after the case's
-	refusedPORT  = "s:PORT refused-by-"
-	refused227   = "c:425 Entering Passive Mode"
-	illegalPORT  = "501 Illegal PORT command"
-	publicTuple  = "203,0,113,1,117,48"
+	tuple30000  = "10,0,0,2,117,48" // the server's own address, port 30000
+	pasv30000   = "227 Entering Passive Mode (" + tuple30000 + ")."
+	portClient  = "PORT 198,51,100,10,156,64" // the client's own address, port 40000
+	noopOK      = "ok"                        // the session goes on: NOOP answered, QUIT reaches the server
+	stalled     = "!ok"                       // the server never got the lines after the case's
+	refusedPORT = "s:PORT refused-by-"
+	refused227  = "c:425 Entering Passive Mode"
+	illegalPORT = "501 Illegal PORT command"
+	publicTuple = "203,0,113,1,117,48"
+	// ftpalgPub is what the client reads of the server's
+	// "227 Entering Passive Mode (10,0,0,2,117,48)" behind ftpalg: the same
+	// length, the free text absorbing the longer address.
+	ftpalgPub    = "c:227 Entering Passive   (" + publicTuple + ")"
 	kernelPasv   = "198.51.100.10 -> 10.0.0.2:30000"
 	kernelActive = "10.0.0.2 -> 198.51.100.10:40000"
 )
@@ -137,7 +141,7 @@ func hostileCases() []*hostileCase {
 		// ---- legitimate controls: exactly the announced pinhole ----
 		{name: "legit-pasv", cat: "control", steps: script(login(),
 			steps(CL("PASV"), SL(pasv30000), probe(fromClient, ap("203.0.113.1:30000"), ap("10.0.0.2:30000"), true)), noopQuit()),
-			ftpalg: expect{pins: []string{"10.0.0.2:30000"}, sees: []string{"c:227 Entering Passive Mode (" + publicTuple + ")", noopOK}, probes: []bool{true}},
+			ftpalg: expect{pins: []string{"10.0.0.2:30000"}, sees: []string{ftpalgPub, noopOK}, probes: []bool{true}},
 			kernel: expect{sees: []string{"c:227 Entering Passive Mode (" + publicTuple + ")", noopOK}, probes: []bool{true}}},
 		{name: "legit-port", cat: "control", steps: script(login(),
 			steps(CL(portClient), SL("200 PORT ok"), probe(fromServer, ap("198.51.100.10:40000"), ap("198.51.100.10:40000"), true)), noopQuit()),
@@ -247,7 +251,7 @@ func hostileCases() []*hostileCase {
 			kernel: expect{sees: []string{noopOK}}},
 		{name: "227-split-in-address", cat: "stream", steps: script(login(),
 			steps(CL("PASV"), S("227 Entering Passive Mode (10,0,", "0,2,117,48).\r\n")), noopQuit()),
-			ftpalg: expect{pins: []string{"10.0.0.2:30000"}, sees: []string{"c:227 Entering Passive Mode (" + publicTuple + ")", noopOK}},
+			ftpalg: expect{pins: []string{"10.0.0.2:30000"}, sees: []string{ftpalgPub, noopOK}},
 			kernel: expect{sees: []string{noopOK}}},
 		{name: "one-byte-segments-session", cat: "stream", steps: []step{
 			bytewise(fromServer, "220 hostile-ftp ready\r\n"),
@@ -255,7 +259,7 @@ func hostileCases() []*hostileCase {
 			bytewise(fromClient, "PASV\r\n"), bytewise(fromServer, pasv30000+"\r\n"),
 			bytewise(fromClient, "NOOP\r\n"), bytewise(fromServer, "200 NOOP ok\r\n"),
 			bytewise(fromClient, "QUIT\r\n"), bytewise(fromServer, "221 bye\r\n")},
-			ftpalg:    expect{pins: []string{"10.0.0.2:30000"}, sees: []string{"c:227 Entering Passive Mode (" + publicTuple + ")", noopOK}},
+			ftpalg:    expect{pins: []string{"10.0.0.2:30000"}, sees: []string{ftpalgPub, noopOK}},
 			ftpalgAlt: &expect{sees: []string{"c:" + pasv30000, noopOK}, log: []string{"refuse/split-forwarded"}},
 			altWhy: "the 227's start had been forwarded when the line completed (held one-byte segments are not acknowledged, " +
 				"so the sender retransmits), so ftpalg could not rewrite it and opened nothing (split-forwarded)"},
@@ -313,7 +317,7 @@ func secondRoundCases() []*hostileCase {
 		// F3: a discarded over-long reply still answers its command.
 		{name: "f3-long-reply-then-pasv", cat: "stream", steps: script(login(),
 			steps(CL("NOOP"), SL("200 "+long), CL("PASV"), SL(pasv30000), pasvOpen), noopQuit()),
-			ftpalg: expect{pins: []string{"10.0.0.2:30000"}, sees: []string{"c:227 Entering Passive Mode (" + publicTuple + ")", noopOK},
+			ftpalg: expect{pins: []string{"10.0.0.2:30000"}, sees: []string{ftpalgPub, noopOK},
 				log: []string{"refuse/line-too-long"}, probes: []bool{true}}},
 		{name: "f3-long-reply-then-port-500", cat: "stream", steps: script(login(),
 			steps(CL("NOOP"), SL("200 "+long), CL(portClient), SL("500 Illegal PORT command."), probeClient(40000)), noopQuit()),

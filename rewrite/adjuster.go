@@ -41,6 +41,12 @@ type edit struct {
 // outStart is the output-space position of the edit's first output byte.
 func (e *edit) outStart() Seq { return e.start + Seq(e.delta) }
 
+// inPlace reports whether the edit keeps the length of what it replaces:
+// its bytes then stand byte for byte where the original ones did, so
+// positions inside it map one to one (Map, Unmap) and a segment carries
+// exactly the replacement bytes of the original bytes it covers (Output).
+func (e *edit) inPlace() bool { return int64(len(e.repl)) == int64(e.end.Diff(e.start)) }
+
 // outEnd is the output-space position just after the edit's replacement.
 func (e *edit) outEnd() Seq { return e.outStart().Add(len(e.repl)) }
 
@@ -130,9 +136,10 @@ func (a *Adjuster) Reset() {
 }
 
 // Map translates s from original to output space. A position strictly inside
-// an edit (start < s < end) maps to the output position of the edit's start;
-// an edit's start and end map to the first and one-past-the-last output
-// positions of its replacement.
+// an edit (start < s < end) maps to the output position of the edit's start
+// (inside an edit that keeps the length: one to one); an edit's start and
+// end map to the first and one-past-the-last output positions of its
+// replacement.
 func (a *Adjuster) Map(s Seq) Seq {
 	for i := range a.edits {
 		e := &a.edits[i]
@@ -140,6 +147,9 @@ func (a *Adjuster) Map(s Seq) Seq {
 			return s + Seq(e.delta)
 		}
 		if s.LessThan(e.end) {
+			if e.inPlace() {
+				return s + Seq(e.delta)
+			}
 			return e.outStart()
 		}
 	}
@@ -158,6 +168,9 @@ func (a *Adjuster) MapEnd(s Seq) Seq {
 			return s + Seq(e.delta)
 		}
 		if s.LessThan(e.end) {
+			if e.inPlace() {
+				return s + Seq(e.delta)
+			}
 			return e.outEnd()
 		}
 	}
@@ -170,7 +183,8 @@ func (a *Adjuster) MapEnd(s Seq) Seq {
 // just after its last) maps to the edit's original start, so the sender is
 // never told that original bytes were received before the receiver has the
 // whole replacement. Positions at or after the replacement's end map to
-// end + (s - replacement end).
+// end + (s - replacement end). Inside an edit that keeps the length,
+// positions map one to one.
 func (a *Adjuster) Unmap(s Seq) Seq { return a.unmap(s, false) }
 
 // UnmapSACK translates a SACK block [left, right) from output to original
@@ -191,6 +205,9 @@ func (a *Adjuster) unmap(s Seq, roundUp bool) Seq {
 			return s - Seq(e.delta)
 		}
 		if s.LessThan(e.outEnd()) {
+			if e.inPlace() {
+				return s - Seq(e.delta)
+			}
 			if roundUp {
 				return e.end
 			}
@@ -245,7 +262,9 @@ func (a *Adjuster) Release(acked Seq) {
 // segment); it is clamped into that range. Bytes outside edits are copied
 // from payload. Every edit that overlaps [from, seq+len(payload)) is emitted
 // whole, with its full replacement, even when the segment covers only part of
-// its original range: a segment that starts inside an edit starts on output at
+// its original range (an edit that keeps the length is emitted byte for byte
+// instead: a segment carries the replacement of exactly the original bytes it
+// covers, at their own positions): a segment that starts inside an edit starts on output at
 // Map(edit start), and one that ends inside an edit ends with the whole
 // replacement (the original bytes after it, when they arrive, should then be
 // skipped with from = edit end; Unmap of the returned sequence number plus the
@@ -289,7 +308,7 @@ func (a *Adjuster) Output(dst []byte, seq Seq, payload []byte, from Seq) (Seq, [
 	}
 	e := &a.edits[i]
 	var outSeq Seq
-	if e.start.LessThan(from) {
+	if e.start.LessThan(from) && !e.inPlace() {
 		outSeq = e.outStart() // the segment starts inside the edit
 	} else {
 		outSeq = from + Seq(e.delta)
@@ -304,8 +323,17 @@ func (a *Adjuster) Output(dst []byte, seq Seq, payload []byte, from Seq) (Seq, [
 		if c.LessThan(e.start) {
 			out = append(out, payload[c.Diff(seq):e.start.Diff(seq)]...)
 		}
-		out = append(out, e.repl...)
-		c = e.end
+		if e.inPlace() {
+			// Byte for byte: only the replacement of the original bytes
+			// this segment covers.
+			lo := max(c.Diff(e.start), 0)
+			hi := min(end.Diff(e.start), e.end.Diff(e.start))
+			out = append(out, e.repl[lo:hi]...)
+			c = e.start.Add(int(hi))
+		} else {
+			out = append(out, e.repl...)
+			c = e.end
+		}
 		if !c.LessThan(end) {
 			return outSeq, out
 		}

@@ -32,6 +32,9 @@ func (m *refModel) mapOff(x int64) int64 {
 			return x + d
 		}
 		if x < e.end {
+			if int64(len(e.repl)) == e.end-e.start {
+				return x + d // an edit that keeps the length maps one to one
+			}
 			return e.start + d
 		}
 		d += int64(len(e.repl)) - (e.end - e.start)
@@ -50,6 +53,9 @@ func (m *refModel) unmapOff(o int64, up bool) int64 {
 			return o - d
 		}
 		if o < oe {
+			if oe-os == e.end-e.start {
+				return o - d
+			}
 			if up {
 				return e.end
 			}
@@ -137,10 +143,11 @@ func TestAdjusterMapUnmap(t *testing.T) {
 			sacks: []sack{{101, 103, 110, 110}, {100, 103, 100, 110}, {100, 102, 100, 100}},
 		},
 		{
+			// An edit that keeps the length maps one to one, inside too.
 			name:  "same length edit",
 			edits: []edit{{100, 110, 10}},
-			maps:  []pair{{99, 99}, {105, 100}, {110, 110}},
-			unmap: []pair{{99, 99}, {105, 100}, {110, 110}},
+			maps:  []pair{{99, 99}, {105, 105}, {110, 110}},
+			unmap: []pair{{99, 99}, {105, 105}, {110, 110}},
 		},
 		{
 			name: "several edits in flight, two adjacent",
@@ -475,6 +482,36 @@ func checkAgainstModel(t *testing.T, m *refModel, a *Adjuster, lo, hi int64) {
 		l, rr := a.UnmapSACK(s, s.Add(7))
 		if wl, wr := m.seq(m.unmapOff(o, true)), m.seq(m.unmapOff(o+7, false)); l != wl || rr != wr {
 			t.Fatalf("UnmapSACK(out %d, +7) = (%#x, %#x), model (%#x, %#x)", o, uint32(l), uint32(rr), uint32(wl), uint32(wr))
+		}
+	}
+}
+
+// TestOutputInPlace: an edit that keeps the length is carried byte for
+// byte: each segment keeps its own sequence number and length and carries
+// the replacement of exactly the original bytes it covers.
+func TestOutputInPlace(t *testing.T) {
+	var a Adjuster
+	if err := a.Add(1004, 1014, []byte("ABCDEFGHIJ")); err != nil {
+		t.Fatal(err)
+	}
+	stream := []byte("0123456789abcdefghij")
+	for _, tc := range []struct {
+		seq      Seq
+		n        int
+		from     Seq
+		wantSeq  Seq
+		wantText string
+	}{
+		{1000, 8, 1000, 1000, "0123ABCD"},
+		{1008, 8, 1008, 1008, "EFGHIJef"},
+		{1006, 4, 1006, 1006, "CDEF"},
+		{1000, 20, 1000, 1000, "0123ABCDEFGHIJefghij"},
+		{1008, 8, 1010, 1010, "GHIJef"},
+	} {
+		off := tc.seq.Diff(1000)
+		seq, out := a.Output(nil, tc.seq, stream[off:int(off)+tc.n], tc.from)
+		if seq != tc.wantSeq || string(out) != tc.wantText {
+			t.Errorf("Output(%d+%d from %d) = %d %q, want %d %q", tc.seq, tc.n, tc.from, seq, out, tc.wantSeq, tc.wantText)
 		}
 	}
 }
