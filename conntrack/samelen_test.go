@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"github.com/ftpalg/ftpalg/conntrack/ftp"
 	"strings"
 	"testing"
 )
@@ -31,13 +32,13 @@ func TestSameLength227(t *testing.T) {
 		{"227 =10,0,0,2,117,48", "203,0,113,1,117,48", "", false},
 	} {
 		t.Run(tc.line, func(t *testing.T) {
-			r := parseReply([]byte(tc.line))
-			_, start, end, err := Parse227(r.text)
+			r := ftp.ParseReply([]byte(tc.line))
+			_, start, end, err := ftp.Parse227(r.Text)
 			if err != nil {
 				t.Fatal(err)
 			}
 			line := []byte(tc.line)
-			sp := replySpan(line, len(line)-len(r.text), start, end)
+			sp := replySpan(line, len(line)-len(r.Text), start, end)
 			repl, from, n, ok := sameLength(nil, line, sp, []byte(tc.field))
 			if ok != tc.ok {
 				t.Fatalf("ok %v, want %v", ok, tc.ok)
@@ -52,7 +53,7 @@ func TestSameLength227(t *testing.T) {
 			if got != tc.want {
 				t.Fatalf("got  %q\nwant %q", got, tc.want)
 			}
-			if _, _, _, err := Parse227([]byte(got[4:])); err != nil {
+			if _, _, _, err := ftp.Parse227([]byte(got[4:])); err != nil {
 				t.Fatalf("rewritten line does not parse: %v", err)
 			}
 		})
@@ -61,12 +62,12 @@ func TestSameLength227(t *testing.T) {
 
 func TestSameLength229(t *testing.T) {
 	line := []byte("229 Entering Extended Passive Mode (|||6446|)")
-	r := parseReply(line)
-	_, start, end, err := Parse229(r.text)
+	r := ftp.ParseReply(line)
+	_, start, end, err := ftp.Parse229(r.Text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp := replySpan(line, len(line)-len(r.text), start, end)
+	sp := replySpan(line, len(line)-len(r.Text), start, end)
 	for field, want := range map[string]string{
 		"6447":  "229 Entering Extended Passive Mode (|||6447|)",
 		"10001": "229 Entering Extended Passive     (|||10001|)",

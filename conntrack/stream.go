@@ -2,6 +2,7 @@ package conntrack
 
 import (
 	"bytes"
+	"github.com/ftpalg/ftpalg/conntrack/ftp"
 	"sort"
 	"time"
 
@@ -265,11 +266,11 @@ func (t *Tracker) signs(s *Session, c *lineCtx, h *half, data []byte, pos rewrit
 	case tlsSign(b):
 		t.tlsStarted(s, c, h, before)
 		return true
-	case c.dir == FromServer && len(b) == 4 && b[0] == '2' && b[1] == '3' && b[2] == '4' && !isDigit(b[3]):
+	case c.dir == FromServer && len(b) == 4 && b[0] == '2' && b[1] == '3' && b[2] == '4' && !ftp.IsDigit(b[3]):
 		t.server234(s, c, h, before, pos)
 		return true
 	}
-	if len(b) == len(h.sig) || !(b[0] >= 20 && b[0] <= 24 || c.dir == FromServer && prefixOrFold(b, "234")) {
+	if len(b) == len(h.sig) || !(b[0] >= 20 && b[0] <= 24 || c.dir == FromServer && ftp.MayStartWith(b, "234")) {
 		h.sigN = sigOff
 	}
 	return false
@@ -547,7 +548,7 @@ func (t *Tracker) releaseAll(s *Session, res *Result) {
 
 // goOpaque is called when the server accepts AUTH: from the end of the
 // 234 line (server) and from the next byte (client), the channel is TLS.
-func (t *Tracker) goOpaque(s *Session, c *lineCtx) {
+func (s *Session) goOpaque() {
 	for d := range s.half {
 		h := &s.half[d]
 		h.opaque = true

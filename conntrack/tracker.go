@@ -102,30 +102,40 @@ func (r TLSRule) Validate() error {
 // Tracker follows every control session seen on one queue. It is not safe
 // for concurrent use: one goroutine feeds it, in packet order.
 type Tracker struct {
-	pol      Policy
+	sessionEnv // what its sessions share
+
 	ctl      []uint16
-	nat      NATLookup
-	dryRun   bool
 	capCsum  bool
-	ports    *PortRegistry
-	budget   *Budget
 	tls      map[uint16]TLSRule
 	sessions map[Flow]*Session
 	nextID   uint64
-	nextPin  uint64
 
-	pkt      rewrite.Packet
-	out      []byte // scratch for the current packet's rebuilt bytes
-	payload  []byte // scratch for Output
-	scratch  []byte // scratch for formatting announcements
-	scratch2 []byte // scratch for the replacement text of a rewrite
-	sacks    [][2]rewrite.Seq
+	pkt     rewrite.Packet
+	out     []byte // scratch for the current packet's rebuilt bytes
+	payload []byte // scratch for Output
+	sacks   [][2]rewrite.Seq
 
 	holding    map[*Session]struct{} // sessions with held packets
-	pinOwner   map[uint64]*Session   // outstanding pinhole ID -> its session
 	nextExpiry time.Time
 
 	Stats Stats
+}
+
+// sessionEnv is what the sessions of one Tracker share: the policy, the
+// NAT lookup, the public-port registry and pinhole budget (shared further
+// with other Trackers), pinhole numbering and ownership, counters and
+// scratch space. A Session reaches nothing else of its Tracker.
+type sessionEnv struct {
+	pol      Policy
+	nat      NATLookup
+	dryRun   bool
+	ports    *PortRegistry
+	budget   *Budget
+	stats    *Stats              // the Tracker's
+	nextPin  uint64              // the last pinhole ID handed out
+	pinOwner map[uint64]*Session // outstanding pinhole ID -> its session
+	scratch  []byte              // formatting announcements
+	scratch2 []byte              // the replacement text of a rewrite
 }
 
 // Stats counts what a Tracker has seen. Read it from the Tracker's
@@ -169,26 +179,30 @@ func NewTracker(cfg Config) (*Tracker, error) {
 		}
 		tls[port] = r
 	}
-	return &Tracker{
-		pol:      cfg.Policy,
+	t := &Tracker{
+		sessionEnv: sessionEnv{
+			pol:      cfg.Policy,
+			nat:      cfg.NAT,
+			dryRun:   cfg.DryRun,
+			ports:    ports,
+			budget:   budget,
+			nextPin:  cfg.FirstSession,
+			pinOwner: make(map[uint64]*Session),
+			scratch:  make([]byte, 0, 128),
+			scratch2: make([]byte, 0, 256),
+		},
 		ctl:      append([]uint16(nil), ctl...),
-		nat:      cfg.NAT,
-		dryRun:   cfg.DryRun,
 		capCsum:  cfg.CaptureChecksums,
-		ports:    ports,
-		budget:   budget,
 		tls:      tls,
 		sessions: make(map[Flow]*Session),
 		nextID:   cfg.FirstSession,
-		nextPin:  cfg.FirstSession,
 		out:      make([]byte, 0, 65536),
 		payload:  make([]byte, 0, 65536),
-		scratch:  make([]byte, 0, 128),
-		scratch2: make([]byte, 0, 256),
 		sacks:    make([][2]rewrite.Seq, 0, 4),
 		holding:  make(map[*Session]struct{}),
-		pinOwner: make(map[uint64]*Session),
-	}, nil
+	}
+	t.stats = &t.Stats
+	return t, nil
 }
 
 // Sessions is the number of sessions in the table.
@@ -381,7 +395,7 @@ func (t *Tracker) create(flow Flow, now time.Time, res *Result, midstream bool) 
 		return nil
 	}
 	t.nextID++
-	s := &Session{id: t.nextID, flow: flow, tr: t, tuples: IdentityTuples(flow), midstream: midstream, greeted: midstream, lastSeen: now,
+	s := &Session{id: t.nextID, flow: flow, env: &t.sessionEnv, tuples: IdentityTuples(flow), midstream: midstream, greeted: midstream, lastSeen: now,
 		tls: t.tls[flow.Server.Port()]}
 	for d := range s.half {
 		s.half[d].line = make([]byte, 0, 128)

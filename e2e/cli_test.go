@@ -22,15 +22,51 @@ import (
 //   - Both fall back from EPSV/EPRT to PASV/PORT when the server refuses the
 //     extended command, so each run's trace is checked for the mode asked
 //     for and for the absence of the fallback.
+//
+// wget and Python's ftplib (Debian's /usr/bin/python3) are passive-only
+// clients for the server matrix (matrix_test.go):
+//   - wget uses PASV over IPv4 (EPSV only over IPv6) and only downloads.
+//   - ftplib also uses PASV over IPv4; trust_server_pasv_ipv4_address makes
+//     it connect where the 227 says (by default it takes the control
+//     connection's peer), and its EPSV mode here is ftplib's own parse229
+//     (what it does over IPv6) chosen by a subclass.
 
 // Tool names a command-line client.
 type Tool string
 
 const (
-	Curl  Tool = "curl"
-	Lftp  Tool = "lftp"
-	GoFTP Tool = "go"
+	Curl   Tool = "curl"
+	Lftp   Tool = "lftp"
+	Wget   Tool = "wget"
+	Ftplib Tool = "ftplib" // Python's ftplib
+	GoFTP  Tool = "go"
+	GoLib  Tool = "jlaffaye" // github.com/jlaffaye/ftp, in-process
 )
+
+// ftplibScript is the Python ftplib client: host mode get|put remote local.
+// Debug level 1 prints every command (*cmd*) and reply (*resp*).
+const ftplibScript = `
+import ftplib, sys
+host, mode, op, remote, local = sys.argv[1:6]
+class FTP(ftplib.FTP):
+    trust_server_pasv_ipv4_address = True
+    def makepasv(self):
+        if mode == "EPSV":
+            return ftplib.parse229(self.sendcmd("EPSV"), self.sock.getpeername())
+        return super().makepasv()
+f = FTP()
+f.set_debuglevel(1)
+f.connect(host, 21, timeout=10)
+f.login("anonymous", "e2e@example.com")
+f.set_pasv(True)
+if op == "put":
+    with open(local, "rb") as fh:
+        f.storbinary("STOR " + remote, fh)
+else:
+    with open(local, "wb") as fh:
+        f.retrbinary("RETR " + remote, fh.write)
+f.quit()
+`
 
 var cliSeq atomic.Int32
 
@@ -39,7 +75,19 @@ var cliSeq atomic.Int32
 // with want; for an upload it sends data to remote.
 func cliTransfer(t *testing.T, tool Tool, ns *Netns, server netip.Addr, mode Mode, upload bool, remote string, data []byte) error {
 	t.Helper()
-	needLab(t, string(tool))
+	_, err := cliTransferOut(t, tool, ns, server, mode, upload, remote, data)
+	return err
+}
+
+// cliTransferOut is cliTransfer that also returns the client's trace.
+func cliTransferOut(t *testing.T, tool Tool, ns *Netns, server netip.Addr, mode Mode, upload bool, remote string, data []byte) (string, error) {
+	t.Helper()
+	switch tool {
+	case Ftplib:
+		needLab(t, pyPath)
+	default:
+		needLab(t, string(tool))
+	}
 	lab := ns.lab
 	n := cliSeq.Add(1)
 	local := lab.Path(fmt.Sprintf("%s-%d.bin", tool, n))
@@ -93,6 +141,21 @@ func cliTransfer(t *testing.T, tool Tool, ns *Netns, server netip.Addr, mode Mod
 			set = append(set, "get "+remote+" -o "+local)
 		}
 		args = []string{"lftp", "-d", "-c", strings.Join(set, "; ")}
+	case Wget:
+		if upload || mode != PASV {
+			t.Fatalf("wget: only PASV downloads over IPv4, not %s upload=%v", mode, upload)
+		}
+		args = []string{"wget", "-d", "--tries=1", "--timeout=5", "--no-proxy", "-O", local, "ftp://" + host + remote}
+	case Ftplib:
+		if mode != PASV && mode != EPSV {
+			t.Fatalf("ftplib: passive modes only, not %s", mode)
+		}
+		script := lab.Path("ftplib-client.py")
+		if err := os.WriteFile(script, []byte(ftplibScript), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		op := map[bool]string{true: "put", false: "get"}[upload]
+		args = []string{pyPath, script, server.String(), string(mode), op, remote, local}
 	default:
 		t.Fatalf("unknown tool %q", tool)
 	}
@@ -100,29 +163,54 @@ func cliTransfer(t *testing.T, tool Tool, ns *Netns, server netip.Addr, mode Mod
 	out, err := ns.RunTimeout(45*time.Second, nil, args...)
 	trace := fmt.Sprintf("$ %s\n%s", strings.Join(args, " "), out)
 	lab.AddDiag(fmt.Sprintf("%s #%d %s %s %s", tool, n, mode, map[bool]string{true: "upload", false: "download"}[upload], remote), func() string { return trace })
+	if ann := announcements(out); len(ann) > 0 {
+		t.Logf("%s %s %s: the client received %s", tool, mode, map[bool]string{true: "upload", false: "download"}[upload], strings.Join(quoteAll(ann), ", "))
+	}
 	if err != nil {
-		return fmt.Errorf("%s %s %s failed after %v: %v\n%s", tool, mode, remote, time.Since(start).Round(time.Millisecond), err, tail(trace, 40))
+		return out, fmt.Errorf("%s %s %s failed after %v: %v\n%s", tool, mode, remote, time.Since(start).Round(time.Millisecond), err, tail(trace, 40))
 	}
 	if err := checkTraceMode(tool, mode, out); err != nil {
-		return fmt.Errorf("%s: %v\n%s", tool, err, tail(trace, 40))
+		return out, fmt.Errorf("%s: %v\n%s", tool, err, tail(trace, 40))
 	}
 	if mode == PASV {
 		if err := checkTrace227(out, server); err != nil {
-			return fmt.Errorf("%s: %v\n%s", tool, err, tail(trace, 40))
+			return out, fmt.Errorf("%s: %v\n%s", tool, err, tail(trace, 40))
 		}
 	}
 	if !upload {
 		got, err := os.ReadFile(local)
 		if err != nil {
-			return err
+			return out, err
 		}
 		if !bytes.Equal(got, data) {
-			return fmt.Errorf("%s %s download %s: got %d bytes (sha256 %s), want %d bytes (sha256 %s)",
+			return out, fmt.Errorf("%s %s download %s: got %d bytes (sha256 %s), want %d bytes (sha256 %s)",
 				tool, mode, remote, len(got), digest(got), len(data), digest(data))
 		}
 	}
 	_ = os.Remove(local)
-	return nil
+	return out, nil
+}
+
+// announceRe finds the 227 and 229 replies in a client's trace, whatever
+// the client prefixes them with (curl "< ", lftp "<--- ", ftplib
+// "*resp* '", wget and the jlaffaye transcript nothing).
+var announceRe = regexp.MustCompile(`(?m)^(?:< |.*<--- |\*resp\* ')?(22[79] [^\r\n]*?)'?\r?$`)
+
+// announcements returns the 227/229 reply lines a client received.
+func announcements(out string) []string {
+	var lines []string
+	for _, m := range announceRe.FindAllStringSubmatch(out, -1) {
+		lines = append(lines, m[1])
+	}
+	return lines
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
 }
 
 // checkTraceMode makes sure the client used the mode asked for and did not
@@ -130,9 +218,16 @@ func cliTransfer(t *testing.T, tool Tool, ns *Netns, server netip.Addr, mode Mod
 func checkTraceMode(tool Tool, mode Mode, out string) error {
 	sent := func(cmd string) bool {
 		var re *regexp.Regexp
-		if tool == Curl {
+		switch tool {
+		case Curl:
 			re = regexp.MustCompile(`(?m)^> ` + cmd + `\b`)
-		} else {
+		case Wget:
+			re = regexp.MustCompile(`(?m)^--> ` + cmd + `\b`)
+		case Ftplib:
+			re = regexp.MustCompile(`\*cmd\* '` + cmd + `\b`)
+		case GoLib: // the raw control stream
+			re = regexp.MustCompile(`(?m)^` + cmd + `\r?$`)
+		default:
 			re = regexp.MustCompile(`(?m)---> ` + cmd + `\b`)
 		}
 		return re.MatchString(out)
@@ -153,19 +248,23 @@ func checkTraceMode(tool Tool, mode Mode, out string) error {
 // address it dialled: the lab routes private addresses too, so a client
 // could otherwise reach an unrewritten private address.
 func checkTrace227(out string, want netip.Addr) error {
-	re := regexp.MustCompile(`(?m)^(?:< |.*<--- )227 (.*)$`)
-	ms := re.FindAllStringSubmatch(out, -1)
-	if len(ms) == 0 {
-		return fmt.Errorf("no 227 reply in the trace")
-	}
-	for _, m := range ms {
-		ap, err := parse227(m[1])
+	n := 0
+	for _, line := range announcements(out) {
+		text, ok := strings.CutPrefix(line, "227 ")
+		if !ok {
+			continue
+		}
+		n++
+		ap, err := parse227(text)
 		if err != nil {
 			return err
 		}
 		if ap.Addr() != want {
-			return fmt.Errorf("227 announced %v, want %v (the address the client dialled): %q", ap.Addr(), want, m[1])
+			return fmt.Errorf("227 announced %v, want %v (the address the client dialled): %q", ap.Addr(), want, text)
 		}
+	}
+	if n == 0 {
+		return fmt.Errorf("no 227 reply in the trace")
 	}
 	return nil
 }
@@ -213,8 +312,12 @@ func (x xfer) run(t *testing.T, client *Netns, local netip.Addr, addr netip.Addr
 		remote = fmt.Sprintf("/upload/%s-%d.bin", x, cliSeq.Add(1))
 	}
 	switch x.Tool {
-	case Curl, Lftp:
+	case Curl, Lftp, Wget, Ftplib:
 		if err := cliTransfer(t, x.Tool, client, addr, x.Mode, x.Upload, remote, data); err != nil {
+			t.Fatal(err)
+		}
+	case GoLib:
+		if err := golibTransfer(t, client, local, addr, x.Mode, x.Upload, remote, data); err != nil {
 			t.Fatal(err)
 		}
 	case GoFTP:

@@ -55,6 +55,17 @@
 // AF_PACKET capture on the client checks that the planted bytes were
 // really sent.
 //
+// The server matrix (matrix_test.go, issue 10): vsftpd, proftpd,
+// pure-ftpd and pyftpdlib behind the DNAT gateway, each with curl, lftp,
+// wget, Python's ftplib and github.com/jlaffaye/ftp (in-process), a PASV
+// download and upload and an EPSV download where the client has EPSV over
+// IPv4 (not wget). The 227/229 each client received is in the test log,
+// and every rewrite ftpalg logs must keep the line's byte length (no
+// session is resized). TestServerRefusals (refusal_test.go) sends the
+// same-length refusal texts (PORT/EPRT/AUTH arguments replaced by
+// "refused-by-ftpalg-..." of the same length) straight to each server and
+// requires a 4xx/5xx answer; REFUSALS.md summarizes the answers.
+//
 // Every transfer is checked byte for byte (SHA-256). Addresses are taken
 // only from documentation and private ranges and are used only inside the
 // lab's namespaces.
@@ -62,11 +73,15 @@
 // # Running
 //
 // The tests need root, nft, conntrack, ip, vsftpd, /usr/bin/python3 with
-// pyftpdlib, curl and lftp (Debian 12: apt-get install nftables conntrack
-// iproute2 vsftpd python3-pyftpdlib lftp curl). They build ./cmd/ftpalg once
+// pyftpdlib, curl, lftp and wget (Debian 12: apt-get install nftables
+// conntrack iproute2 vsftpd python3-pyftpdlib lftp curl wget). They build ./cmd/ftpalg once
 // per run. The CCC cases need proftpd, whose Debian package conflicts with
 // vsftpd's: scripts/proftpd unpacks it (and the libraries it needs) into
-// /opt/ftpalg-e2e/proftpd without installing it.
+// /opt/ftpalg-e2e/proftpd without installing it, and scripts/pureftpd
+// unpacks pure-ftpd into /opt/ftpalg-e2e/pure-ftpd. pure-ftpd serves
+// anonymous users from the home of the system user ftp (created by
+// vsftpd's package): the test bind-mounts its root over that home in a
+// private mount namespace of the server process.
 //
 //	go test ./e2e/ -v
 //	go test ./e2e/ -v -run 'TestGatewayDNAT/vsftpd'
@@ -83,6 +98,10 @@
 //	FTPALG_E2E_BIN=path  test this ftpalg binary instead of building one.
 //	FTPALG_E2E_PROFTPD=dir  proftpd unpacked here instead of
 //	                     /opt/ftpalg-e2e/proftpd.
+//	FTPALG_E2E_PUREFTPD=dir  pure-ftpd unpacked here instead of
+//	                     /opt/ftpalg-e2e/pure-ftpd.
+//	FTPALG_REFUSALS_MD=path  TestServerRefusals writes its table there
+//	                     (REFUSALS.md).
 //	FTPALG_E2E_VERBOSE=1 print the diagnostics (logs, rulesets, conntrack)
 //	                     for passing tests too.
 //	FTPALG_E2E_KEEP=1    keep ftpalg's log and the lab's files on failure

@@ -155,6 +155,19 @@ func needProftpd(t testing.TB) string {
 // TLS, transfers) are diagnostics.
 func startProftpdTLS(t testing.TB, ns *Netns, probe netip.Addr, opts ftpsOpts) *FTPServer {
 	t.Helper()
+	return startProftpdConf(t, ns, probe, opts, true)
+}
+
+// startProftpd runs the same proftpd without mod_tls (plain FTP only):
+// anonymous with uploads, passive range opts.PasvMin-PasvMax.
+func startProftpd(t testing.TB, ns *Netns, probe netip.Addr, opts serverOpts) *FTPServer {
+	t.Helper()
+	opts.defaults()
+	return startProftpdConf(t, ns, probe, ftpsOpts{PasvMin: opts.PasvMin, PasvMax: opts.PasvMax}, false)
+}
+
+func startProftpdConf(t testing.TB, ns *Netns, probe netip.Addr, opts ftpsOpts, withTLS bool) *FTPServer {
+	t.Helper()
 	pdir := needProftpd(t)
 	opts.defaults()
 	dir, err := os.MkdirTemp(ns.lab.dir, "proftpd-")
@@ -165,6 +178,11 @@ func startProftpdTLS(t testing.TB, ns *Netns, probe netip.Addr, opts ftpsOpts) *
 	root := filepath.Join(dir, "root")
 	files := populateRoot(t, root)
 	cert, key := writeTestCert(t, dir)
+	loadTLS, kind := "LoadModule mod_tls.c", "proftpd-tls"
+	if !withTLS {
+		// Without the module the <IfModule mod_tls.c> block is skipped.
+		loadTLS, kind = "", "proftpd"
+	}
 	proto := "TLSv1.2 TLSv1.3"
 	if opts.TLS12 {
 		proto = "TLSv1.2"
@@ -200,7 +218,7 @@ TimeoutNoTransfer 120
 PassivePorts %[2]d %[3]d
 %[4]s
 ModulePath %[5]s/usr/lib/proftpd
-LoadModule mod_tls.c
+%[11]s
 <IfModule mod_tls.c>
   TLSEngine on
   TLSLog %[1]s/tls.log
@@ -220,7 +238,7 @@ LoadModule mod_tls.c
   AnonRequirePassword off
   AllowOverwrite on
 </Anonymous>
-`, dir, opts.PasvMin, opts.PasvMax, masq, pdir, proto, cert, key, required, root)
+`, dir, opts.PasvMin, opts.PasvMax, masq, pdir, proto, cert, key, required, root, loadTLS)
 	confPath := filepath.Join(dir, "proftpd.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -238,7 +256,7 @@ LoadModule mod_tls.c
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &FTPServer{Kind: "proftpd-tls", Root: root, Files: files, Proc: p, ns: ns,
+	s := &FTPServer{Kind: kind, Root: root, Files: files, Proc: p, ns: ns,
 		Addr: netip.AddrPortFrom(probe, 21), Log: logs}
 	ns.lab.AddDiag("proftpd logs ("+ns.Role+")", logs)
 	s.waitReady(t)

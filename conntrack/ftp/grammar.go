@@ -10,7 +10,7 @@
 // All unexported identifiers in this file start with "gram" because other
 // files share the package namespace.
 
-package conntrack
+package ftp
 
 import (
 	"net/netip"

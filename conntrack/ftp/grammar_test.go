@@ -1,4 +1,4 @@
-package conntrack
+package ftp
 
 import (
 	"bytes"
