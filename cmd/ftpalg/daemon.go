@@ -38,7 +38,8 @@ type (
 	}
 	kernelConntrack interface {
 		Resolve(conntrack.Flow) (ctnetlink.Info, error)
-		SetLiberal(orig conntrack.Tuple) error
+		SetResized(orig conntrack.Tuple, mark uint32) error
+		Dump(family uint8, keep func(ctnetlink.Info) bool) ([]ctnetlink.Info, error)
 	}
 	verdicter interface {
 		Accept(id uint32) error
@@ -56,9 +57,92 @@ type daemon struct {
 	ports  *conntrack.PortRegistry
 	budget *conntrack.Budget // the client and total pinhole limits, shared by the workers
 	pins   pinIndex
+	// resized: the control connections this process marked resized and
+	// whose sessions have not ended. Any other connection carrying the
+	// resized mark was resized by an earlier run.
+	resized flowSet
+	// earlier: connections resized by an earlier run, which this one
+	// rejects with resets (pin ID by flow) until their conntrack entry
+	// goes.
+	earlier earlierResets
 
 	workers []*worker
 	ctStats ctnetlink.ListenStats
+}
+
+// flowSet is a set of flows safe for concurrent use.
+type flowSet struct {
+	mu sync.Mutex
+	m  map[conntrack.Flow]bool
+}
+
+func (s *flowSet) add(f conntrack.Flow) {
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[conntrack.Flow]bool{}
+	}
+	s.m[f] = true
+	s.mu.Unlock()
+}
+
+func (s *flowSet) remove(f conntrack.Flow) {
+	s.mu.Lock()
+	delete(s.m, f)
+	s.mu.Unlock()
+}
+
+func (s *flowSet) has(f conntrack.Flow) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[f]
+}
+
+// earlierResets holds the reset pins of connections resized by an
+// earlier run. mu guards ids, next and total.
+type earlierResets struct {
+	mu    sync.Mutex
+	ids   map[conntrack.Flow]uint64
+	next  uint64
+	total int // ever reset
+}
+
+// earlierPinBase marks the pin IDs of earlier-run resets: bit 63 as any
+// reset, bit 62 so that they never meet resetPinID of a session (session
+// IDs stay far below 1<<62).
+const earlierPinBase = 1<<63 | 1<<62
+
+// add records flow and returns its pin ID, false if it is already there.
+func (e *earlierResets) add(flow conntrack.Flow) (uint64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.ids[flow]; ok {
+		return 0, false
+	}
+	if e.ids == nil {
+		e.ids = map[conntrack.Flow]uint64{}
+	}
+	e.next++
+	e.total++
+	id := earlierPinBase | e.next
+	e.ids[flow] = id
+	return id, true
+}
+
+// take removes flow and returns its pin ID, if it was there.
+func (e *earlierResets) take(flow conntrack.Flow) (uint64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	id, ok := e.ids[flow]
+	if ok {
+		delete(e.ids, flow)
+	}
+	return id, ok
+}
+
+func (e *earlierResets) counts() (live, total int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.ids), e.total
 }
 
 // pinIndex knows every pinhole in the kernel: which worker owns it (to
@@ -206,6 +290,10 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		wg.Wait()
 	}()
 
+	// Control connections an earlier ftpalg resized: their sequence
+	// offsets died with it, so they cannot go on. They are rejected with
+	// resets from the moment the table exists (it is built with them).
+	earlier := d.resetEarlier(time.Now())
 	table, err := rules.Open(rules.Spec{
 		Table:        cfg.Table,
 		Hooks:        cfg.Hooks,
@@ -214,11 +302,15 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		QueueCount:   cfg.Queue.Count,
 		FailOpen:     cfg.Queue.FailOpen,
 		Mark:         cfg.Pinhole.Mark,
-	})
+		ResizedMark:  cfg.Divert.ResizedMark,
+	}, earlier...)
 	if err != nil {
 		return err
 	}
 	d.table = table
+	for _, p := range earlier {
+		d.pins.add(d.workers[0], p, time.Now())
+	}
 	defer func() {
 		if err := table.Close(); err != nil {
 			d.log.Error("remove table", "table", cfg.Table, "err", err)
@@ -229,7 +321,8 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	d.log.Info("ready", "table", "inet "+cfg.Table, "divert", table.Divert().String(), "hooks", cfg.Hooks,
 		"queues", queueRange(cfg.Queue.Num, cfg.Queue.Count), "fail_open", cfg.Queue.FailOpen,
-		"control_ports", cfg.ControlPorts, "tls", tlsSummary(cfg), "violation", cfg.Policy.Violation.String(), "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark), "conntrack_on_queue", conntrackOnQueue)
+		"control_ports", cfg.ControlPorts, "tls", tlsSummary(cfg), "violation", cfg.Policy.Violation.String(), "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark),
+		"resized_mark", fmt.Sprintf("%#x", cfg.Divert.ResizedMark), "earlier_resized_reset", len(earlier), "conntrack_on_queue", conntrackOnQueue)
 
 	watch := time.NewTicker(watchdogEvery)
 	defer watch.Stop()
@@ -270,12 +363,57 @@ func (d *daemon) watchdog() {
 	if ok {
 		return
 	}
-	pins := d.pins.snapshot(time.Now())
+	now := time.Now()
+	pins := d.pins.snapshot(now)
+	// While the table was missing, nothing was diverted; look for
+	// resized connections this process does not know (again).
+	earlier := d.resetEarlier(now)
+	pins = append(pins, earlier...)
 	if err := d.table.Rebuild(pins); err != nil {
 		d.log.Error("table missing; rebuild failed", "table", "inet "+d.cfg.Table, "err", err)
 		return
 	}
+	for _, p := range earlier {
+		d.pins.add(d.workers[0], p, now)
+	}
 	d.log.Warn("table restored", "table", "inet "+d.cfg.Table, "pinholes", len(pins))
+}
+
+// resetEarlier finds the control connections in conntrack that carry the
+// resized mark but are not sessions this process resized: an earlier
+// ftpalg changed their length, and the sequence offsets that kept them
+// consistent died with it. Such a session can never be continued, nor
+// taken for an unresized one (its peers' sequence numbers disagree by
+// the lost offsets), so each gets reset pins: the divert chain answers
+// its next packets, either way, with TCP resets. The pins last
+// policy.session_idle (at least closed_linger) and go when the
+// connection's conntrack entry does. Entries already closed are left
+// alone. It returns the new pins; the caller installs them.
+func (d *daemon) resetEarlier(now time.Time) []rules.Pin {
+	mark := d.cfg.Divert.ResizedMark
+	keep := func(i ctnetlink.Info) bool {
+		return d.isControl(i.Reply.Src.Port()) && i.Mark&mark == mark && !i.Closed() && !d.resized.has(i.Flow())
+	}
+	timeout := max(d.cfg.Policy.SessionIdle, d.cfg.Policy.ClosedLinger, rules.MinTimeout)
+	var pins []rules.Pin
+	for _, fam := range []uint8{2, 10} { // AF_INET, AF_INET6
+		found, err := d.ct.Dump(fam, keep)
+		if err != nil {
+			d.log.Error("cannot list conntrack entries: resized sessions of an earlier run, if any, are not reset", "err", err)
+			return pins
+		}
+		for _, info := range found {
+			flow := info.Flow()
+			id, ok := d.earlier.add(flow)
+			if !ok {
+				continue
+			}
+			pins = append(pins, rules.Pin{ID: id, Kind: rules.KindReset, Flow: flow, Timeout: timeout})
+			d.log.Warn("resized session from an earlier run: reset", "client", flow.Client, "server", flow.Server,
+				"mark", fmt.Sprintf("%#x", info.Mark), "timeout", timeout.String())
+		}
+	}
+	return pins
 }
 
 // ctEvent handles one conntrack event on the listener goroutine: it must
@@ -293,6 +431,11 @@ func (d *daemon) ctEvent(e ctnetlink.Event) {
 		case ctnetlink.EventDestroy:
 			flow := info.Flow()
 			d.cache.Delete(flow)
+			if id, ok := d.earlier.take(flow); ok {
+				// An earlier run's resized connection is gone: stop
+				// resetting its 4-tuple, which a new connection may reuse.
+				d.workers[0].send(ctlMsg{kind: ctlForget, id: id, flow: flow})
+			}
 			for _, w := range d.workers {
 				w.send(ctlMsg{kind: ctlEndFlow, flow: flow, closed: info.Closed()})
 			}
@@ -346,10 +489,13 @@ func (d *daemon) logStats() {
 			"recv_errors", qs.RecvErrors, "verdicts", qs.Verdicts, "verdict_errors", qs.VerdictErrors,
 			"backlog_drops", w.backlogDrops.Load(), "sessions", ts.SessionsStarted, "rewrites", ts.Rewrites,
 			"refusals", ts.Refusals, "pinholes", ts.PinholesOpened, "modified", ts.Modified, "held", ts.Held,
-			"sessions_ended", ts.SessionsEnded, "tracked", live, "tracked_pinholes", livePins)
+			"sessions_ended", ts.SessionsEnded, "tracked", live, "tracked_pinholes", livePins,
+			"resized", ts.Resized, "marked_resized", w.markedResized.Load(), "mark_errors", w.markErrors.Load())
 	}
+	earlierLive, earlierTotal := d.earlier.counts()
 	d.log.Info("conntrack stats", "events", d.ctStats.Events.Load(), "overruns", d.ctStats.Overruns.Load(),
-		"errors", d.ctStats.Errors.Load(), "cached", d.cache.Len(), "pinholes", d.pins.len())
+		"errors", d.ctStats.Errors.Load(), "cached", d.cache.Len(), "pinholes", d.pins.len(),
+		"earlier_resized_reset", earlierTotal, "earlier_resized_live", earlierLive)
 }
 
 // addrString prints an invalid address as "".
