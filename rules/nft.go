@@ -45,6 +45,7 @@ type Table struct {
 
 // livePin is what Apply installed for one pin ID.
 type livePin struct {
+	pin      Pin // as added
 	elems    []elem
 	deadline time.Time // when the kernel will have removed the elements at the latest
 }
@@ -124,7 +125,7 @@ func (t *Table) track(pins []Pin, perPin [][]elem, now time.Time) {
 	t.live, t.keys, t.okSet = map[uint64]livePin{}, map[string]*keyState{}, false
 	for i, p := range pins {
 		t.release(nil, p.ID) // a repeated ID: the last one counts
-		t.acquire(nil, p.ID, livePin{elems: perPin[i], deadline: now.Add(kernelTimeout(p.Timeout))})
+		t.acquire(nil, p.ID, livePin{pin: p, elems: perPin[i], deadline: now.Add(kernelTimeout(p.Timeout))})
 	}
 }
 
@@ -232,7 +233,7 @@ func (t *Table) Apply(ch Change) error {
 		for _, e := range t.release(j, p.ID) {
 			destroy.put(e)
 		}
-		t.acquire(j, p.ID, livePin{elems: addEls[i], deadline: now.Add(kernelTimeout(p.Timeout))})
+		t.acquire(j, p.ID, livePin{pin: p, elems: addEls[i], deadline: now.Add(kernelTimeout(p.Timeout))})
 		for _, e := range addEls[i] {
 			destroy.put(e)
 			add.put(e)

@@ -829,3 +829,24 @@ func TestDivertQueues(t *testing.T) {
 		t.Errorf("%d client flows seen on queues %v; want %d spread over 7 and 8", len(queueOf), used, clients)
 	}
 }
+
+// TestLiveListsWhatApplyAdded: the seam's Live, on the real table, lists
+// exactly the pins added and not removed, with the time they have left.
+func TestLiveListsWhatApplyAdded(t *testing.T) {
+	n := newNetns(t)
+	tb := openIn(t, n, testSpec(HookForward))
+	p4 := natPin(1, cli4, pub4, srv4, fw4, ttl30)
+	plain := Pin{ID: 3, Pinhole: conntrack.Pinhole{Src: cli4, Dst: netip.MustParseAddrPort("10.0.0.5:50001")}, Timeout: 2 * time.Second}
+	apply(t, tb, Change{Add: []Pin{p4, plain}})
+	live := tb.Live()
+	if len(live) != 2 || live[0].ID != 1 || live[1].ID != 3 || live[0].Mapping != p4.Mapping || live[1].Pinhole != plain.Pinhole {
+		t.Fatalf("live %+v", live)
+	}
+	if live[0].Timeout > ttl30 || live[0].Timeout < ttl30-5*time.Second || live[1].Timeout > 2*time.Second {
+		t.Errorf("time left %v and %v", live[0].Timeout, live[1].Timeout)
+	}
+	apply(t, tb, Change{Remove: []Pin{{ID: 1}}})
+	if live := tb.Live(); len(live) != 1 || live[0].ID != 3 {
+		t.Fatalf("after remove: %+v", live)
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"fmt"
@@ -271,7 +271,7 @@ func (h *workerHarness) check() {
 			}
 			if id, _, ok := strings.Cut(arg, " "); verb == "add" && ok {
 				n, _ := strconv.ParseUint(id, 10, 64)
-				resetAdded = resetAdded || n == resetPinID(n&^(1<<63))
+				resetAdded = resetAdded || n == rules.ResetID(n&^(1<<63))
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // the scratch state and the per-flow maps; the reader goroutine only
 // hands packets over through in.
 type worker struct {
-	d     *daemon
+	d     *Engine
 	idx   int
 	q     verdicter  // the queue's verdicts (queue itself in the daemon)
 	queue *nfq.Queue // nil in tests
@@ -30,11 +30,9 @@ type worker struct {
 	ctl    ctlBox
 	ctlBuf []ctlMsg // the worker's scratch copy of what ctl held
 
-	res     conntrack.Result
-	change  rules.Change            // this Result's pinholes, indexed by opening
-	batch   rules.Change            // what goes to the kernel
-	opening map[uint64]int          // pinhole ID -> index in change.Add
-	tried   map[conntrack.Flow]bool // flows already looked up in the kernel
+	res   conntrack.Result
+	trans rules.Translator        // each Result's effects to one table Change
+	tried map[conntrack.Flow]bool // flows already looked up in the kernel
 
 	backlogDrops atomic.Uint64
 	// Resized sessions marked in conntrack (be_liberal and the resized
@@ -69,15 +67,15 @@ type ctlMsg struct {
 	closed bool
 }
 
-func newWorker(d *daemon, idx int) (*worker, error) {
+func newWorker(d *Engine, idx int) (*worker, error) {
 	w := &worker{
-		d:       d,
-		idx:     idx,
-		log:     d.log.With("queue", d.cfg.Queue.Num+uint16(idx)),
-		in:      make(chan nfq.Packet, queueDepth),
-		ctl:     ctlBox{wake: make(chan struct{}, 1)},
-		opening: make(map[uint64]int),
-		tried:   make(map[conntrack.Flow]bool),
+		d:     d,
+		idx:   idx,
+		log:   d.log.With("queue", d.cfg.Queue.Num+uint16(idx)),
+		in:    make(chan nfq.Packet, queueDepth),
+		ctl:   ctlBox{wake: make(chan struct{}, 1)},
+		trans: rules.Translator{ResetTimeout: d.cfg.Policy.ClosedLinger},
+		tried: make(map[conntrack.Flow]bool),
 	}
 	w.errs = d.rateLimited("queue")
 	tls := make(map[uint16]conntrack.TLSRule, len(d.cfg.ControlPorts))
@@ -328,53 +326,9 @@ func (w *worker) markResized(e *conntrack.Effect) {
 // effects turns the Result's effects into one nftables batch, applies it,
 // updates the pinhole index and logs.
 func (w *worker) effects(now time.Time) {
-	ch := &w.change
-	ch.Add, ch.Remove = ch.Add[:0], ch.Remove[:0]
-	clear(w.opening)
-	for i := range w.res.Effects {
-		e := &w.res.Effects[i]
-		switch e.Kind {
-		case conntrack.EffOpenPinhole:
-			w.opening[e.ID] = len(ch.Add)
-			ch.Add = append(ch.Add, rules.Pin{ID: e.ID, Pinhole: e.Pinhole, Timeout: e.Timeout})
-		case conntrack.EffMapData:
-			if j, ok := w.opening[e.ID]; ok {
-				ch.Add[j].Mapping, ch.Add[j].HasMap = e.Mapping, true
-			}
-		case conntrack.EffClosePinhole:
-			if j, ok := w.opening[e.ID]; ok {
-				// Opened and closed by the same packet: never install it.
-				ch.Add[j].ID = 0
-				continue
-			}
-			ch.Remove = append(ch.Remove, rules.Pin{ID: e.ID, Pinhole: e.Pinhole, Mapping: e.Mapping, HasMap: e.HasMap})
-		case conntrack.EffOpenRange:
-			w.opening[e.ID] = len(ch.Add)
-			ch.Add = append(ch.Add, rules.Pin{ID: e.ID, Kind: rules.KindRange, Range: e.Range, Timeout: e.Timeout})
-		case conntrack.EffCloseRange:
-			if j, ok := w.opening[e.ID]; ok {
-				ch.Add[j].ID = 0
-				continue
-			}
-			ch.Remove = append(ch.Remove, rules.Pin{ID: e.ID, Kind: rules.KindRange, Range: e.Range})
-		case conntrack.EffReset:
-			// Further packets of the flow, both ways, are rejected with
-			// resets for as long as the session lingers.
-			ch.Add = append(ch.Add, rules.Pin{ID: resetPinID(e.Session), Kind: rules.KindReset, Flow: e.Flow,
-				Timeout: max(w.d.cfg.Policy.ClosedLinger, rules.MinTimeout)})
-		}
-	}
-	// ch.Add keeps its indices for logEffect; the batch skips what was
-	// opened and closed by the same packet.
-	b := &w.batch
-	b.Add, b.Remove = b.Add[:0], ch.Remove
-	for _, p := range ch.Add {
-		if p.ID != 0 {
-			b.Add = append(b.Add, p)
-		}
-	}
+	b := w.trans.Translate(w.res.Effects)
 	if len(b.Add)+len(b.Remove) > 0 {
-		err := w.d.table.Apply(*b)
+		err := w.d.table.Apply(b)
 		if err != nil {
 			w.log.Error("nftables batch failed: pinholes not changed", "add", len(b.Add), "remove", len(b.Remove), "err", err)
 		}
@@ -397,10 +351,6 @@ func (w *worker) effects(now time.Time) {
 	}
 }
 
-// resetPinID is the table ID of the reset elements of a session: session
-// IDs are unique across workers, and pinhole IDs never reach bit 63.
-func resetPinID(session uint64) uint64 { return 1<<63 | session }
-
 // logEffect writes the one log line an effect deserves.
 func (w *worker) logEffect(e *conntrack.Effect) {
 	switch e.Kind {
@@ -413,8 +363,8 @@ func (w *worker) logEffect(e *conntrack.Effect) {
 		delete(w.tried, e.Flow)
 	case conntrack.EffOpenPinhole:
 		args := []any{"session", e.Session, "id", e.ID, "src", e.Pinhole.Src, "dst", e.Pinhole.Dst, "timeout", e.Timeout.String()}
-		if j, ok := w.opening[e.ID]; ok && j < len(w.change.Add) && w.change.Add[j].HasMap {
-			m := w.change.Add[j].Mapping
+		if p, ok := w.trans.Opened(e.ID); ok && p.HasMap {
+			m := p.Mapping
 			if m.Dst != m.ToDst {
 				args = append(args, "dnat", m.Dst.String()+" -> "+m.ToDst.String())
 			}

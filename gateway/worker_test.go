@@ -1,13 +1,15 @@
-package main
+package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +69,17 @@ func (r *recorder) Rebuild(pins []rules.Pin) error {
 	}
 	return nil
 }
+func (r *recorder) Live() []rules.Pin {
+	out := make([]rules.Pin, 0, len(r.pins))
+	for _, p := range r.pins {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b rules.Pin) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+var _ rules.Interface = (*recorder)(nil)
+
 func (r *recorder) Dump(family uint8, keep func(ctnetlink.Info) bool) ([]ctnetlink.Info, error) {
 	r.calls = append(r.calls, fmt.Sprintf("dump %d", family))
 	var out []ctnetlink.Info
@@ -120,7 +133,7 @@ func newTestWorker(t testing.TB, logs io.Writer) (*worker, *recorder) {
 	t.Helper()
 	rec := &recorder{pins: map[uint64]rules.Pin{}, out: map[uint32][]byte{}}
 	cfg := config.Default()
-	d := &daemon{
+	d := &Engine{
 		cfg:    cfg,
 		log:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		table:  rec,
@@ -365,11 +378,11 @@ func TestResetOrder(t *testing.T) {
 	}
 	rec.take()
 	w.packet(nfq.Packet{ID: 5, Data: tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, port)})
-	want := fmt.Sprintf("resolve; add %d invalid IP -> invalid AddrPort; modified 5", resetPinID(1))
+	want := fmt.Sprintf("resolve; add %d invalid IP -> invalid AddrPort; modified 5", rules.ResetID(1))
 	if got := rec.take(); got != want {
 		t.Fatalf("calls %q, want %q\nlogs:\n%s", got, want, logs.String())
 	}
-	p := rec.pins[resetPinID(1)]
+	p := rec.pins[rules.ResetID(1)]
 	if p.Kind != rules.KindReset || p.Flow != testFlow {
 		t.Fatalf("reset pin %+v, want the flow %v", p, testFlow)
 	}
@@ -394,13 +407,13 @@ func TestResetOrder(t *testing.T) {
 func TestPinIndexForgetsExpired(t *testing.T) {
 	x := pinIndex{byID: map[uint64]pinRec{}, byKey: map[conntrack.Pinhole]uint64{}}
 	t0 := time.Unix(1_700_000_000, 0)
-	x.add(nil, rules.Pin{ID: resetPinID(1), Kind: rules.KindReset, Flow: testFlow, Timeout: 2 * time.Second}, t0)
+	x.add(nil, rules.Pin{ID: rules.ResetID(1), Kind: rules.KindReset, Flow: testFlow, Timeout: 2 * time.Second}, t0)
 	x.add(nil, rules.Pin{ID: 7, Pinhole: conntrack.Pinhole{Src: client.Addr(), Dst: server}, Timeout: time.Minute}, t0.Add(time.Second))
 	if x.len() != 2 {
 		t.Fatalf("%d records, want 2", x.len())
 	}
 	x.add(nil, rules.Pin{ID: 8, Pinhole: conntrack.Pinhole{Src: client.Addr(), Dst: public}, Timeout: time.Minute}, t0.Add(15*time.Second))
-	if _, ok := x.byID[resetPinID(1)]; ok || x.len() != 2 {
+	if _, ok := x.byID[rules.ResetID(1)]; ok || x.len() != 2 {
 		t.Fatalf("expired reset flow still indexed: %d records", x.len())
 	}
 }
@@ -520,7 +533,7 @@ func TestEarlierResizedSessionsReset(t *testing.T) {
 		if p.Kind != rules.KindReset || p.ID&earlierPinBase != earlierPinBase || p.Timeout != d.cfg.Policy.SessionIdle {
 			t.Errorf("pin %+v: want a reset pin with an earlier-run ID and timeout session_idle", p)
 		}
-		d.pins.add(w, p, t0) // as runDaemon does once the table is open
+		d.pins.add(w, p, t0) // as Run does once the table is open
 	}
 	if n := strings.Count(logs.String(), `msg="resized session from an earlier run: reset"`); n != 2 {
 		t.Fatalf("%d reset log lines, want 2:\n%s", n, logs.String())

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/ftpalg/ftpalg/ctnetlink"
 	"github.com/ftpalg/ftpalg/nfq"
 	"github.com/ftpalg/ftpalg/rules"
+	"golang.org/x/sync/errgroup"
 )
 
 // The daemon: one worker per queue (its own Tracker, fed in packet order),
@@ -28,14 +29,10 @@ const (
 )
 
 // The daemon's seams, in its own terms. The real parts are *rules.Table,
-// *ctnetlink.Conn and *nfq.Queue; worker_test.go replaces them with
+// *ctnetlink.Conn and *nfq.Queue (the table's seam is rules.Interface, which
+// rules.Memory implements too); worker_test.go replaces them with
 // recording fakes to check the order of what a decision does.
 type (
-	pinholeTable interface {
-		Apply(rules.Change) error
-		Present() (bool, error)
-		Rebuild([]rules.Pin) error
-	}
 	kernelConntrack interface {
 		Resolve(conntrack.Flow) (ctnetlink.Info, error)
 		SetResized(orig conntrack.Tuple, mark uint32) error
@@ -48,10 +45,10 @@ type (
 	}
 )
 
-type daemon struct {
+type Engine struct {
 	cfg    config.Config
 	log    *slog.Logger
-	table  pinholeTable
+	table  rules.Interface
 	ct     kernelConntrack
 	cache  *ctnetlink.Cache
 	ports  *conntrack.PortRegistry
@@ -107,7 +104,7 @@ type earlierResets struct {
 }
 
 // earlierPinBase marks the pin IDs of earlier-run resets: bit 63 as any
-// reset, bit 62 so that they never meet resetPinID of a session (session
+// reset, bit 62 so that they never meet rules.ResetID of a session (session
 // IDs stay far below 1<<62).
 const earlierPinBase = 1<<63 | 1<<62
 
@@ -228,9 +225,10 @@ func (x *pinIndex) len() int {
 	return len(x.byID)
 }
 
-// runDaemon runs until ctx ends, then removes what it installed.
-func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	d := &daemon{
+// New returns an engine for cfg that logs to log. It opens nothing: Run
+// does.
+func New(cfg config.Config, log *slog.Logger) *Engine {
+	return &Engine{
 		cfg:    cfg,
 		log:    log,
 		cache:  ctnetlink.NewCache(),
@@ -238,6 +236,14 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		budget: conntrack.NewBudget(),
 		pins:   pinIndex{byID: make(map[uint64]pinRec), byKey: make(map[conntrack.Pinhole]uint64)},
 	}
+}
+
+// Run opens the kernel parts (conntrack, the queues, the table), runs the
+// workers, the conntrack listener and the watchdog until ctx is done, then
+// takes everything down in order: queues unbound, workers stopped, table
+// deleted. It returns the first error that stopped it, nil after ctx.
+func (d *Engine) Run(ctx context.Context) error {
+	cfg := d.cfg
 	ct, err := ctnetlink.Dial(0)
 	if err != nil {
 		return err
@@ -245,9 +251,12 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer ct.Close()
 	d.ct = ct
 
+	// The long-lived tasks (a worker per queue, the conntrack listener)
+	// run under one errgroup each; the watchdog runs here. Workers stop
+	// only after their queues are unbound (their context is not ctx).
 	wctx, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
-	var wg sync.WaitGroup
+	var workers errgroup.Group
 	for i := 0; i < int(cfg.Queue.Count); i++ {
 		w, err := newWorker(d, i)
 		if err != nil {
@@ -263,12 +272,12 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	lctx, stopListen := context.WithCancel(ctx)
-	listenDone := make(chan struct{})
-	go func() {
-		defer close(listenDone)
+	var listener errgroup.Group
+	listener.Go(func() error {
 		sub.Run(lctx, &d.ctStats, d.ctEvent, d.rateLimited("conntrack events"))
-	}()
-	defer func() { stopListen(); <-listenDone }()
+		return nil
+	})
+	defer func() { stopListen(); listener.Wait() }()
 	// Queues are bound before the divert rules exist, so that no packet
 	// is diverted to a queue nobody reads.
 	conntrackOnQueue := false
@@ -281,13 +290,12 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		w.q, w.queue = q, q
 		conntrackOnQueue = q.Conntrack()
-		wg.Add(1)
-		go func() { defer wg.Done(); w.run(wctx) }()
+		workers.Go(func() error { w.run(wctx); return nil })
 	}
 	defer func() {
 		d.closeQueues()
 		stopWorkers()
-		wg.Wait()
+		workers.Wait()
 	}()
 
 	// Control connections an earlier ftpalg resized: their sequence
@@ -345,7 +353,7 @@ func queueRange(num, count uint16) string {
 	return fmt.Sprintf("%d-%d", num, num+count-1)
 }
 
-func (d *daemon) closeQueues() {
+func (d *Engine) closeQueues() {
 	for _, w := range d.workers {
 		if w.queue != nil {
 			w.queue.Close()
@@ -354,7 +362,7 @@ func (d *daemon) closeQueues() {
 }
 
 // watchdog puts the table back if someone deleted it (nft flush ruleset).
-func (d *daemon) watchdog() {
+func (d *Engine) watchdog() {
 	ok, err := d.table.Present()
 	if err != nil {
 		d.log.Warn("table check failed", "table", d.cfg.Table, "err", err)
@@ -389,7 +397,7 @@ func (d *daemon) watchdog() {
 // policy.session_idle (at least closed_linger) and go when the
 // connection's conntrack entry does. Entries already closed are left
 // alone. It returns the new pins; the caller installs them.
-func (d *daemon) resetEarlier(now time.Time) []rules.Pin {
+func (d *Engine) resetEarlier(now time.Time) []rules.Pin {
 	mark := d.cfg.Divert.ResizedMark
 	keep := func(i ctnetlink.Info) bool {
 		return d.isControl(i.Reply.Src.Port()) && i.Mark&mark == mark && !i.Closed() && !d.resized.has(i.Flow())
@@ -418,7 +426,7 @@ func (d *daemon) resetEarlier(now time.Time) []rules.Pin {
 
 // ctEvent handles one conntrack event on the listener goroutine: it must
 // not block.
-func (d *daemon) ctEvent(e ctnetlink.Event) {
+func (d *Engine) ctEvent(e ctnetlink.Event) {
 	info := e.Info
 	if d.isControl(info.Reply.Src.Port()) {
 		switch e.Type {
@@ -453,7 +461,7 @@ func (d *daemon) ctEvent(e ctnetlink.Event) {
 	}
 }
 
-func (d *daemon) isControl(port uint16) bool {
+func (d *Engine) isControl(port uint16) bool {
 	for _, p := range d.cfg.ControlPorts {
 		if p == port {
 			return true
@@ -463,7 +471,7 @@ func (d *daemon) isControl(port uint16) bool {
 }
 
 // rateLimited returns an error sink that logs at most once a second.
-func (d *daemon) rateLimited(what string) func(error) {
+func (d *Engine) rateLimited(what string) func(error) {
 	var mu sync.Mutex
 	var last time.Time
 	var suppressed int
@@ -479,7 +487,7 @@ func (d *daemon) rateLimited(what string) func(error) {
 	}
 }
 
-func (d *daemon) logStats() {
+func (d *Engine) logStats() {
 	for _, w := range d.workers {
 		qs := w.queue.Stats()
 		w.mu.Lock()
