@@ -1,5 +1,5 @@
 # ftpalg: see README.md.
-.PHONY: build test bench
+.PHONY: build test bench deb debtest
 build:
 	go build -o ftpalg ./cmd/ftpalg
 
@@ -9,3 +9,12 @@ test:
 
 bench:
 	go test -run='^$$' -bench=. -benchmem ./conntrack ./rewrite ./replay
+
+# The Debian package, dist/out/ftpalg_VERSION_ARCH.deb (scripts/deb, nfpm).
+deb:
+	scripts/deb
+
+# Builds it, runs lintian, installs, checks and purges it in a throwaway
+# overlay of this machine's root (scripts/debtest; part of scripts/test).
+debtest:
+	scripts/debtest

@@ -9,6 +9,7 @@ require (
 	github.com/jlaffaye/ftp v0.2.0
 	github.com/mdlayher/netlink v1.9.0
 	go.yaml.in/yaml/v3 v3.0.4
+	golang.org/x/sync v0.19.0
 	golang.org/x/sys v0.45.0
 )
 
@@ -18,5 +19,4 @@ require (
 	github.com/hashicorp/go-multierror v1.1.1 // indirect
 	github.com/mdlayher/socket v0.5.1 // indirect
 	golang.org/x/net v0.55.0 // indirect
-	golang.org/x/sync v0.19.0 // indirect
 )

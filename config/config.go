@@ -25,6 +25,7 @@ type Config struct {
 	// Table is the name of ftpalg's nftables table in family inet.
 	Table   string
 	Pinhole Pinhole
+	Divert  Divert
 	// Policy is what the inspector enforces. Policy.PinholeTimeout must
 	// equal Pinhole.Timeout; Parse keeps the two in step.
 	Policy conntrack.Policy
@@ -68,6 +69,18 @@ type Pinhole struct {
 	Mark uint32
 }
 
+// Divert is what the divert rules send to ftpalg.
+type Divert struct {
+	// ResizedMark is the conntrack mark bit(s) ftpalg sets on a control
+	// connection whose stream length it changed (a rewrite that grew or
+	// shrank a line). Every packet of such a connection is queued, since
+	// ftpalg must shift its sequence numbers; of the others only segments
+	// with data, SYN, FIN or RST are. At start-up, connections that carry
+	// it from an earlier run are reset. Must not share bits with
+	// Pinhole.Mark.
+	ResizedMark uint32
+}
+
 // Limits of settings that are ftpalg's own (the policy's are checked by
 // conntrack.Policy.Validate).
 const (
@@ -94,7 +107,8 @@ var levelNames = []struct {
 
 // Default returns the configuration ftpalg runs with when the file sets
 // nothing: one queue (0, fail-open), control port 21 on the forward hook,
-// table "ftpalg", 30 s pinholes marked 0x2000, and the default policy.
+// table "ftpalg", 30 s pinholes marked 0x2000, resized control
+// connections marked 0x4000, and the default policy.
 func Default() Config {
 	pol := conntrack.DefaultPolicy()
 	return Config{
@@ -104,6 +118,7 @@ func Default() Config {
 		Hooks:        []string{"forward"},
 		Table:        "ftpalg",
 		Pinhole:      Pinhole{Timeout: pol.PinholeTimeout, Mark: 0x2000},
+		Divert:       Divert{ResizedMark: 0x4000},
 		Policy:       pol,
 	}
 }
@@ -222,6 +237,15 @@ func (c Config) validate(at lines) error {
 	}
 	if c.Pinhole.Mark == 0 {
 		return at.errorf("pinhole.mark", "value 0 must be non-zero")
+	}
+	if c.Divert.ResizedMark == 0 {
+		return at.errorf("divert.resized_mark", "value 0 must be non-zero")
+	}
+	if both := c.Divert.ResizedMark & c.Pinhole.Mark; both != 0 {
+		if _, set := at["divert.resized_mark"]; !set && at["pinhole.mark"] > 0 {
+			return at.errorf("pinhole.mark", "%#x shares bits %#x with divert.resized_mark %#x (its default): choose other bits, or set divert.resized_mark to bits of the ct mark nothing else uses", c.Pinhole.Mark, both, c.Divert.ResizedMark)
+		}
+		return at.errorf("divert.resized_mark", "%#x shares bits %#x with pinhole.mark %#x: the two marks must be distinct bits", c.Divert.ResizedMark, both, c.Pinhole.Mark)
 	}
 	if c.Policy.PinholeTimeout != c.Pinhole.Timeout {
 		return at.errorf("pinhole.timeout", "timeout %s differs from Policy.PinholeTimeout %s", formatDuration(c.Pinhole.Timeout), formatDuration(c.Policy.PinholeTimeout))

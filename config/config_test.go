@@ -60,6 +60,7 @@ func TestDefaultIsDocumented(t *testing.T) {
 		Hooks:        []string{"forward"},
 		Table:        "ftpalg",
 		Pinhole:      Pinhole{Timeout: 30 * time.Second, Mark: 0x2000},
+		Divert:       Divert{ResizedMark: 0x4000},
 		Policy:       wantPolicy,
 	}
 	if !reflect.DeepEqual(d, want) {
@@ -146,6 +147,8 @@ table: ftp-alg_2
 pinhole:
   timeout: 1m30s
   mark: 0x100
+divert:
+  resized_mark: 0x80000000
 policy:
   min_data_port: 2048
   bounce_check: false
@@ -175,6 +178,7 @@ func allSetConfig() Config {
 		Hooks:   []string{"input", "output"},
 		Table:   "ftp-alg_2",
 		Pinhole: Pinhole{Timeout: 90 * time.Second, Mark: 0x100},
+		Divert:  Divert{ResizedMark: 0x80000000},
 		Policy: conntrack.Policy{
 			MinDataPort:       2048,
 			BounceCheck:       false,
@@ -239,7 +243,14 @@ func TestIntegers(t *testing.T) {
 		{"+7", 7},
 		{"1_024", 1024},
 	} {
-		c, err := Parse([]byte("pinhole:\n  mark: " + tc.in + "\n"))
+		c, err := Parse([]byte("pinhole:\n  mark: " + tc.in + "\ndivert:\n  resized_mark: 0x80000000\n"))
+		if tc.want&0x80000000 != 0 {
+			// Decoded, but no bit is left for the resized mark.
+			if err == nil || !strings.Contains(err.Error(), "divert.resized_mark: 0x80000000 shares bits 0x80000000 with pinhole.mark 0xffffffff") {
+				t.Errorf("mark: %s: %v, want the resized mark's overlap", tc.in, err)
+			}
+			continue
+		}
 		if err != nil {
 			t.Errorf("mark: %s: %v", tc.in, err)
 			continue
@@ -276,7 +287,7 @@ func TestBadInput(t *testing.T) {
 		msg  string // part of the message; "" for an edge case that must parse
 	}{
 		// Structure.
-		{"unknown top-level key", "table: x\nqueues: 2\n", 2, "queues", "unknown key (known: log, queue, control_ports, hooks, table, pinhole, policy)"},
+		{"unknown top-level key", "table: x\nqueues: 2\n", 2, "queues", "unknown key (known: log, queue, control_ports, hooks, table, pinhole, divert, policy)"},
 		{"unknown nested key", "queue:\n  num: 1\n  cont: 2\n", 3, "queue.cont", "unknown key (known: num, count, fail_open, max_len)"},
 		{"unknown policy key", "policy:\n  pinhole_timeout: 5s\n", 2, "policy.pinhole_timeout", "unknown key"},
 		{"merge key", "q: &q {num: 1}\nqueue:\n  <<: *q\n", 1, "q", "unknown key"},
@@ -343,6 +354,9 @@ func TestBadInput(t *testing.T) {
 		{"table bad characters", "table: ftp alg\n", 1, "table", "only letters, digits, _ and -"},
 		{"table too long", "table: " + strings.Repeat("t", 65) + "\n", 1, "table", "1-64 characters, got 65"},
 		{"zero mark", "pinhole:\n  mark: 0\n", 2, "pinhole.mark", "value 0 must be non-zero"},
+		{"zero resized mark", "divert:\n  resized_mark: 0\n", 2, "divert.resized_mark", "value 0 must be non-zero"},
+		{"resized mark overlaps the pinhole mark", "divert:\n  resized_mark: 0x6000\n", 2, "divert.resized_mark", "shares bits 0x2000 with pinhole.mark 0x2000"},
+		{"pinhole mark moved onto the resized mark", "pinhole:\n  mark: 0x4000\n", 2, "pinhole.mark", "shares bits 0x4000"},
 		{"zero timeout", "pinhole:\n  timeout: 0s\n", 2, "pinhole.timeout", "out of range"},
 		{"negative timeout", "pinhole:\n  timeout: -5s\n", 2, "pinhole.timeout", "out of range"},
 		{"long timeout", "pinhole:\n  timeout: 1h1s\n", 2, "pinhole.timeout", "timeout 1h0m1s out of range (must be above 0 and at most 1h)"},
@@ -487,7 +501,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 		}
 	}
 	out := string(Default().YAML())
-	for _, want := range []string{"mark: 0x2000\n", "session_idle: 2h\n", "closed_linger: 2m\n", "hooks: [forward]\n", "control_ports: [21]\n"} {
+	for _, want := range []string{"mark: 0x2000\n", "resized_mark: 0x4000\n", "session_idle: 2h\n", "closed_linger: 2m\n", "hooks: [forward]\n", "control_ports: [21]\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Default().YAML() lacks %q:\n%s", want, out)
 		}

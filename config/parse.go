@@ -84,6 +84,9 @@ var (
 		setting("timeout", func(c *Config) *time.Duration { return &c.Pinhole.Timeout }, decDuration),
 		setting("mark", func(c *Config) *uint32 { return &c.Pinhole.Mark }, decUint[uint32]),
 	}
+	divertFields = []field{
+		setting("resized_mark", func(c *Config) *uint32 { return &c.Divert.ResizedMark }, decUint[uint32]),
+	}
 	policyFields = []field{
 		setting("min_data_port", func(c *Config) *uint16 { return &c.Policy.MinDataPort }, decUint[uint16]),
 		setting("bounce_check", func(c *Config) *bool { return &c.Policy.BounceCheck }, decBool),
@@ -107,6 +110,7 @@ var (
 		setting("hooks", func(c *Config) *[]string { return &c.Hooks }, listOf(decString)),
 		setting("table", func(c *Config) *string { return &c.Table }, decString),
 		section("pinhole", pinholeFields),
+		section("divert", divertFields),
 		section("policy", policyFields),
 	}
 )

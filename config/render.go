@@ -50,7 +50,10 @@ func (c Config) YAML() []byte {
 		"table", strNode(c.Table),
 		"pinhole", mapNode(
 			"timeout", durationNode(c.Pinhole.Timeout),
-			"mark", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "0x" + strconv.FormatUint(uint64(c.Pinhole.Mark), 16)},
+			"mark", hexNode(c.Pinhole.Mark),
+		),
+		"divert", mapNode(
+			"resized_mark", hexNode(c.Divert.ResizedMark),
 		),
 		"policy", mapNode(
 			"min_data_port", intNode(uint64(p.MinDataPort)),
@@ -106,6 +109,10 @@ func strNode(s string) *yaml.Node {
 
 func intNode(v uint64) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatUint(v, 10)}
+}
+
+func hexNode(v uint32) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "0x" + strconv.FormatUint(uint64(v), 16)}
 }
 
 func signedNode(v int) *yaml.Node {

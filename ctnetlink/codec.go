@@ -19,6 +19,7 @@ const (
 	ctaHelp       = 5
 	ctaMark       = 8
 	ctaID         = 12
+	ctaMarkMask   = 21
 
 	ctaTupleIP    = 1
 	ctaTupleProto = 2
@@ -288,6 +289,21 @@ func getRequest(t conntrack.Tuple, reply bool) (netlink.Message, error) {
 // BE_LIBERAL in both directions and changes nothing else (no state, no
 // window scale: only the flag with its mask).
 func liberalRequest(orig conntrack.Tuple) (netlink.Message, error) {
+	return updateRequest(orig, 0)
+}
+
+// resizedRequest is liberalRequest that also sets the bits of mark in the
+// entry's ct mark, leaving its other bits as they are (CTA_MARK with
+// CTA_MARK_MASK: the kernel computes (old & ~mask) ^ mark). One message,
+// so the kernel applies both or neither.
+func resizedRequest(orig conntrack.Tuple, mark uint32) (netlink.Message, error) {
+	if mark == 0 {
+		return netlink.Message{}, errors.New("ctnetlink: resized mark 0")
+	}
+	return updateRequest(orig, mark)
+}
+
+func updateRequest(orig conntrack.Tuple, mark uint32) (netlink.Message, error) {
 	ae := netlink.NewAttributeEncoder()
 	ae.ByteOrder = binary.BigEndian
 	encodeTuple(ae, ctaTupleOrig, orig)
@@ -300,6 +316,10 @@ func liberalRequest(orig conntrack.Tuple) (netlink.Message, error) {
 		})
 		return nil
 	})
+	if mark != 0 {
+		ae.Uint32(ctaMark, mark)
+		ae.Uint32(ctaMarkMask, mark)
+	}
 	b, err := ae.Encode()
 	if err != nil {
 		return netlink.Message{}, err

@@ -196,3 +196,48 @@ func FuzzDecodeInfo(f *testing.F) {
 		}
 	})
 }
+
+func TestResizedRequestSetsFlagAndMaskedMark(t *testing.T) {
+	if _, err := resizedRequest(tup("10.0.1.2:40000", "198.51.100.20:21"), 0); err == nil {
+		t.Error("resized request with mark 0 accepted")
+	}
+	m, err := resizedRequest(tup("10.0.1.2:40000", "198.51.100.20:21"), 0x4000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Type != subsysCT<<8|msgCTNew || m.Header.Flags&(netlink.Create|netlink.Excl) != 0 {
+		t.Fatalf("header %+v: must be an update of an existing entry", m.Header)
+	}
+	ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad.ByteOrder = binary.BigEndian
+	got := map[uint16]uint32{}
+	proto := false
+	for ad.Next() {
+		switch ad.Type() {
+		case ctaMark, ctaMarkMask:
+			got[ad.Type()] = ad.Uint32()
+		case ctaProtoInfo:
+			proto = true
+		}
+	}
+	if err := ad.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got[ctaMark] != 0x4000 || got[ctaMarkMask] != 0x4000 {
+		t.Errorf("mark %#x mask %#x, want 0x4000 and 0x4000 (only the resized bit changes)", got[ctaMark], got[ctaMarkMask])
+	}
+	if !proto {
+		t.Error("no be_liberal flags in the update")
+	}
+	// liberalRequest carries no mark at all.
+	m, _ = liberalRequest(tup("10.0.1.2:40000", "198.51.100.20:21"))
+	ad, _ = netlink.NewAttributeDecoder(m.Data[4:])
+	for ad.Next() {
+		if ad.Type() == ctaMark || ad.Type() == ctaMarkMask {
+			t.Errorf("liberalRequest carries attribute %d", ad.Type())
+		}
+	}
+}

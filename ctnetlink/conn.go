@@ -127,6 +127,21 @@ func (c *Conn) SetLiberal(orig conntrack.Tuple) error {
 	return nil
 }
 
+// SetResized marks the TCP connection with original tuple orig as one
+// whose stream length ftpalg changed: "be liberal" in both directions, as
+// SetLiberal, and the bits of mark OR-ed into its ct mark (its other mark
+// bits stay), in one update.
+func (c *Conn) SetResized(orig conntrack.Tuple, mark uint32) error {
+	req, err := resizedRequest(orig, mark)
+	if err == nil {
+		_, err = c.query(req)
+	}
+	if err != nil {
+		return fmt.Errorf("ctnetlink: mark %v resized (be_liberal, ct mark |= %#x): %w", orig, mark, err)
+	}
+	return nil
+}
+
 // Event is one conntrack event.
 type Event struct {
 	Type EventType

@@ -26,7 +26,7 @@ func TestKernel(t *testing.T) {
 		"add chain ip t out { type nat hook output priority -100; }; "+
 		"add rule ip t out ip daddr 203.0.113.1 tcp dport 2121 dnat to 10.0.0.2:2100; "+
 		"add chain ip t f { type filter hook output priority 0; }; "+
-		"add rule ip t f ct state new counter accept")
+		"add rule ip t f ct state new ct mark set 0x2001 counter accept")
 
 	events := make(chan Event, 64)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -106,6 +106,31 @@ func TestKernel(t *testing.T) {
 	}
 	if !after.Liberal() {
 		t.Fatalf("flags after SetLiberal: %x", after.TCPFlags)
+	}
+	// SetResized: be_liberal again (idempotent) and the resized bit OR-ed
+	// into the mark; the bits the ruleset set (0x2001) stay.
+	if got.Mark != 0x2001 {
+		t.Fatalf("mark %#x before SetResized, want the ruleset's 0x2001", got.Mark)
+	}
+	if err := c.SetResized(got.Orig, 0x4000); err != nil {
+		t.Fatal(err)
+	}
+	after, err = c.Get(got.Orig, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Mark != 0x6001 || !after.Liberal() {
+		t.Fatalf("after SetResized: mark %#x liberal %v, want 0x6001 and true", after.Mark, after.Liberal())
+	}
+	if err := c.SetResized(got.Orig, 0x4000); err != nil { // again: no change
+		t.Fatal(err)
+	}
+	if after, _ = c.Get(got.Orig, false); after.Mark != 0x6001 {
+		t.Fatalf("after a second SetResized: mark %#x", after.Mark)
+	}
+	missing := conntrack.Tuple{Src: netip.MustParseAddrPort("10.9.9.9:1"), Dst: netip.MustParseAddrPort("10.9.9.8:21")}
+	if err := c.SetResized(missing, 0x4000); err == nil {
+		t.Fatal("SetResized of a missing entry succeeded")
 	}
 	// The connection still works and is still established.
 	if _, err := cl.Write([]byte("ping")); err != nil {

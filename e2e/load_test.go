@@ -186,14 +186,18 @@ func benchGateway(b *testing.B, kind adminKind, queues int, w loadWorkload) {
 	// Control connections' conntrack entries (TIME_WAIT keeps them for
 	// 120 s, so the whole run is there): how many are be_liberal.
 	ents := controlEntries(b, g.GW, 21)
-	liberal := 0
+	liberal, resized := 0, 0
 	for _, e := range ents {
 		if e.Liberal() {
 			liberal++
 		}
+		if e.Mark&resizedMark != 0 {
+			resized++
+		}
 	}
 	b.ReportMetric(float64(len(ents)), "ctl-entries")
 	b.ReportMetric(float64(liberal), "ctl-liberal")
+	b.ReportMetric(float64(resized), "ctl-resized")
 	cpuD1 := procCPUTicks(b, pid, false)
 	ctl := divertPackets(b, g.GW, d.Cfg.Table) - ctl0
 	hwm := procStatusKiB(b, pid, "VmHWM")

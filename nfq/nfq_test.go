@@ -23,7 +23,7 @@ func TestQueue(t *testing.T) {
 	var tb *rules.Table
 	if err := ns.Do(func() (err error) {
 		tb, err = rules.Open(rules.Spec{Table: "ftpalg", Hooks: []string{rules.HookOutput}, ControlPorts: []uint16{2121},
-			QueueNum: 3, QueueCount: 1, FailOpen: false, Mark: 0x2000})
+			QueueNum: 3, QueueCount: 1, FailOpen: false, Mark: 0x2000, ResizedMark: 0x4000})
 		return err
 	}); err != nil {
 		t.Fatal(err)

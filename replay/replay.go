@@ -143,6 +143,7 @@ func refusedKey(a netip.Addr, dst netip.AddrPort) [2]netip.AddrPort {
 type runner struct {
 	tr     *conntrack.Tracker
 	table  *rules.Memory
+	trans  rules.Translator // effects to table changes, as the daemon does
 	emit   func(Record)
 	ctl    []uint16
 	rep    Report
@@ -297,10 +298,10 @@ func (r *runner) apply(now time.Time, res *conntrack.Result) {
 		}
 		r.record(rec)
 	}
+	if err := r.table.At(now).Apply(r.trans.Translate(res.Effects)); err != nil {
+		r.record(Record{Time: now, Decision: "error", Detail: err.Error()})
+	}
 	for _, e := range res.Effects {
-		if err := r.table.Apply(e, now); err != nil {
-			r.record(Record{Time: now, Session: e.Session, Decision: "error", Detail: err.Error()})
-		}
 		switch e.Kind {
 		case conntrack.EffOpenPinhole:
 			r.rep.Predicted++

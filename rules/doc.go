@@ -30,7 +30,15 @@
 // For each hook H of Spec.Hooks (forward, input, output), two base chains:
 //
 //	divert-H   filter, priority -10: a packet of a flow in reset4/reset6
-//	           is rejected with a TCP reset; then TCP to or from a control port goes to
+//	           is rejected with a TCP reset; then TCP to or from a control
+//	           port goes to NFQUEUE if its connection's ct mark has the
+//	           Spec.ResizedMark bits (ftpalg changed the stream's length:
+//	           every packet needs its sequence numbers shifted), or if it
+//	           carries data ("@ih,0,8 & 0x0 == 0x0": the load fails on an
+//	           empty payload), or SYN, FIN or RST. Pure ACKs of other
+//	           control connections stay in the kernel. Three rules per
+//	           port direction, each with its counter; Spec.Queued models
+//	           them. The queue is
 //	           NFQUEUE (Spec.QueueNum, or a range of Spec.QueueCount queues
 //	           spread by flow, both directions on one queue; BYPASS if
 //	           Spec.FailOpen). Native nft "queue" where the kernel has it,

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"net/netip"
 	"sort"
 	"time"
@@ -9,48 +8,94 @@ import (
 	"github.com/ftpalg/ftpalg/conntrack"
 )
 
-// Entry is one pinhole in the table.
+// Entry is one element of the in-memory table: a pinhole (with its NAT
+// mapping), a passive range or a reset flow.
 type Entry struct {
 	ID      uint64
-	Session uint64
+	Kind    PinKind
+	Session uint64 // not known to the table; callers may fill it in
 	Pinhole conntrack.Pinhole
 	Mapping conntrack.Mapping
 	HasMap  bool
+	Range   conntrack.PortRange
+	Flow    conntrack.Flow
 	Opened  time.Time
 	Expires time.Time
 }
 
-// Memory is an in-memory pinhole table with the semantics of ftpalg's
-// nftables sets: an element admits the first matching TCP connection and
-// is consumed by it, and it disappears by itself at its timeout. It is not
-// safe for concurrent use.
+// Memory is an in-memory table with the semantics of ftpalg's nftables
+// table: a pinhole admits the first matching TCP connection and is
+// consumed by it; a passive range admits every connection from its client
+// to its server's ports until it is removed; a reset flow's packets are
+// rejected; every element disappears by itself at its timeout. It takes
+// the same Changes as Table (Interface), with the time set by At. It is
+// not safe for concurrent use.
 type Memory struct {
+	now     time.Time
 	entries map[uint64]*Entry
 }
+
+var _ Interface = (*Memory)(nil)
 
 // NewMemory returns an empty table.
 func NewMemory() *Memory { return &Memory{entries: make(map[uint64]*Entry)} }
 
-// Apply carries out one effect at time now. Effects other than pinhole
-// and mapping effects are ignored. It returns an error for an effect that
-// would be refused by the kernel (a duplicate ID, say).
-func (m *Memory) Apply(e conntrack.Effect, now time.Time) error {
-	switch e.Kind {
-	case conntrack.EffOpenPinhole:
-		if _, dup := m.entries[e.ID]; dup {
-			return fmt.Errorf("rules: pinhole %d already open", e.ID)
+// At sets the table's clock: what Apply and Rebuild do happens at now.
+func (m *Memory) At(now time.Time) *Memory {
+	m.now = now
+	return m
+}
+
+// Apply removes, then adds, as Table does in one batch. Adding an ID
+// again replaces what that ID had; removing one that is gone is not an
+// error (the kernel may have consumed or expired it).
+func (m *Memory) Apply(ch Change) error {
+	for _, p := range ch.Remove {
+		delete(m.entries, p.ID)
+	}
+	for _, p := range ch.Add {
+		if err := validPin(p); err != nil {
+			return err
 		}
-		m.entries[e.ID] = &Entry{ID: e.ID, Session: e.Session, Pinhole: e.Pinhole, Opened: now, Expires: now.Add(e.Timeout)}
-	case conntrack.EffMapData:
-		en, ok := m.entries[e.ID]
-		if !ok {
-			return fmt.Errorf("rules: mapping for unknown pinhole %d", e.ID)
-		}
-		en.Mapping, en.HasMap = e.Mapping, true
-	case conntrack.EffClosePinhole:
-		delete(m.entries, e.ID)
+		m.entries[p.ID] = &Entry{ID: p.ID, Kind: p.Kind, Pinhole: p.Pinhole, Mapping: p.Mapping, HasMap: p.HasMap,
+			Range: p.Range, Flow: p.Flow, Opened: m.now, Expires: m.now.Add(p.Timeout)}
 	}
 	return nil
+}
+
+// validPin reports a Pin the kernel table would refuse.
+func validPin(p Pin) error {
+	switch {
+	case p.ID == 0:
+		return errorf("rules: pin without an ID")
+	case p.Timeout < MinTimeout:
+		return errorf("rules: pin %d: timeout %v below %v", p.ID, p.Timeout, MinTimeout)
+	case !p.described():
+		return errorf("rules: pin %d says nothing to install", p.ID)
+	}
+	return nil
+}
+
+// Present reports true: an in-memory table cannot be flushed from outside.
+func (m *Memory) Present() (bool, error) { return true, nil }
+
+// Rebuild replaces the contents by pins.
+func (m *Memory) Rebuild(pins []Pin) error {
+	clear(m.entries)
+	return m.Apply(Change{Add: pins})
+}
+
+// Live lists the elements not yet expired, by ID.
+func (m *Memory) Live() []Pin {
+	out := make([]Pin, 0, len(m.entries))
+	for _, en := range m.entries {
+		if m.now.Before(en.Expires) {
+			out = append(out, Pin{ID: en.ID, Kind: en.Kind, Pinhole: en.Pinhole, Mapping: en.Mapping, HasMap: en.HasMap,
+				Range: en.Range, Flow: en.Flow, Timeout: en.Expires.Sub(m.now)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 // Expire removes entries whose timeout has passed and returns them.
@@ -67,40 +112,67 @@ func (m *Memory) Expire(now time.Time) []Entry {
 }
 
 // Admit looks up a new TCP connection from src to dst as it appears where
-// the filter sees it (after DNAT). A match consumes the entry, which is
-// returned.
+// the filter sees it (after DNAT): a pinhole matches first and is
+// consumed (the lowest ID wins), then a passive range, which stays. The
+// element that admitted it is returned.
 func (m *Memory) Admit(src netip.Addr, dst netip.AddrPort, now time.Time) (Entry, bool) {
 	var best *Entry
 	for _, en := range m.entries {
-		if en.Pinhole.Src == src && en.Pinhole.Dst == dst && now.Before(en.Expires) {
+		if en.Kind == KindPinhole && en.Pinhole.Src == src && en.Pinhole.Dst == dst && now.Before(en.Expires) {
 			if best == nil || en.ID < best.ID {
 				best = en
 			}
 		}
 	}
-	if best == nil {
-		return Entry{}, false
+	if best != nil {
+		delete(m.entries, best.ID)
+		return *best, true
 	}
-	delete(m.entries, best.ID)
-	return *best, true
+	for _, en := range m.entries {
+		if en.Kind == KindRange && inRange(en.Range, src, dst.Addr(), dst.Port()) && now.Before(en.Expires) {
+			return *en, true
+		}
+	}
+	return Entry{}, false
+}
+
+func inRange(r conntrack.PortRange, src, dst netip.Addr, port uint16) bool {
+	return r.Src == src && r.Dst == dst && r.Lo <= port && port <= r.Hi
 }
 
 // Translate returns where a new connection from src to dst (before DNAT)
-// goes according to the mappings: the destination after DNAT. Without a
-// mapping it is dst itself.
+// goes according to the mappings and the ranges' published addresses: the
+// destination after DNAT. Without a mapping it is dst itself.
 func (m *Memory) Translate(src netip.Addr, dst netip.AddrPort, now time.Time) netip.AddrPort {
 	for _, en := range m.entries {
-		if en.HasMap && en.Mapping.Src == src && en.Mapping.Dst == dst && now.Before(en.Expires) {
+		if !now.Before(en.Expires) {
+			continue
+		}
+		switch {
+		case en.Kind == KindPinhole && en.HasMap && en.Mapping.Src == src && en.Mapping.Dst == dst:
 			return en.Mapping.ToDst
+		case en.Kind == KindRange && en.Range.Public.IsValid() && inRange(conntrack.PortRange{Src: en.Range.Src, Dst: en.Range.Public, Lo: en.Range.Lo, Hi: en.Range.Hi}, src, dst.Addr(), dst.Port()):
+			return netip.AddrPortFrom(en.Range.Dst, dst.Port())
 		}
 	}
 	return dst
 }
 
-// Len is the number of live entries.
+// Rejected reports whether the packets of flow are rejected with resets
+// (the flow of a session ftpalg reset).
+func (m *Memory) Rejected(flow conntrack.Flow, now time.Time) bool {
+	for _, en := range m.entries {
+		if en.Kind == KindReset && en.Flow == flow && now.Before(en.Expires) {
+			return true
+		}
+	}
+	return false
+}
+
+// Len is the number of entries, expired ones not yet removed included.
 func (m *Memory) Len() int { return len(m.entries) }
 
-// Entries lists the live entries by ID.
+// Entries lists the entries by ID.
 func (m *Memory) Entries() []Entry {
 	out := make([]Entry, 0, len(m.entries))
 	for _, en := range m.entries {

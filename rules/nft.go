@@ -45,22 +45,33 @@ type Table struct {
 
 // livePin is what Apply installed for one pin ID.
 type livePin struct {
+	pin      Pin // as added
 	elems    []elem
 	deadline time.Time // when the kernel will have removed the elements at the latest
 }
 
 // Open validates spec, opens the netlink connection, picks the divert
-// mode (probing the kernel for DivertAuto) and builds the table. A table
-// of the same name (say, from a previous run) is replaced in the same
-// batch. The table stays until Close; if the process dies, the pinholes
-// still expire by their timeouts.
-func Open(spec Spec) (*Table, error) { return open(spec) }
+// mode (probing the kernel for DivertAuto) and builds the table, with
+// the elements of pins in the same batch (as Rebuild: each pin gets its
+// full Timeout), so that they are there from the first packet the table
+// diverts. A table of the same name (say, from a previous run) is
+// replaced in the same batch. The table stays until Close; if the
+// process dies, the pinholes still expire by their timeouts.
+func Open(spec Spec, pins ...Pin) (*Table, error) { return openWith(spec, pins) }
 
-// open is Open with extra connection options (tests pass
-// nftables.WithNetNSFd).
+// open is Open without pins and with extra connection options (tests
+// pass nftables.WithNetNSFd).
 func open(spec Spec, opts ...nftables.ConnOption) (*Table, error) {
+	return openWith(spec, nil, opts...)
+}
+
+func openWith(spec Spec, pins []Pin, opts ...nftables.ConnOption) (*Table, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
+	}
+	all, perPin, err := rebuildElems(pins)
+	if err != nil {
+		return nil, fmt.Errorf("rules: create table inet %s: %w", spec.Table, err)
 	}
 	spec.Hooks = append([]string(nil), spec.Hooks...)
 	spec.ControlPorts = append([]uint16(nil), spec.ControlPorts...)
@@ -77,7 +88,7 @@ func open(spec Spec, opts ...nftables.ConnOption) (*Table, error) {
 			return nil, err
 		}
 	}
-	if err := queueBuild(c, spec, t.divert, nil); err != nil {
+	if err := queueBuild(c, spec, t.divert, all); err != nil {
 		discard(c)
 		c.CloseLasting()
 		return nil, fmt.Errorf("rules: create %s: %w", t.where, err)
@@ -86,7 +97,36 @@ func open(spec Spec, opts ...nftables.ConnOption) (*Table, error) {
 		c.CloseLasting()
 		return nil, fmt.Errorf("rules: create %s (divert %v): %w", t.where, t.divert, err)
 	}
+	t.track(pins, perPin, time.Now())
 	return t, nil
+}
+
+// rebuildElems returns the elements of pins, all of them (one per key,
+// the last pin's) and per pin.
+func rebuildElems(pins []Pin) ([]elem, [][]elem, error) {
+	var all orderedElems
+	perPin := make([][]elem, len(pins))
+	for i, p := range pins {
+		els, err := pinElems(p, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		perPin[i] = els
+		for _, e := range els {
+			all.put(e)
+		}
+	}
+	return all.list, perPin, nil
+}
+
+// track replaces the bookkeeping with pins, just installed with
+// elements perPin. t.mu must be held (or t not yet shared).
+func (t *Table) track(pins []Pin, perPin [][]elem, now time.Time) {
+	t.live, t.keys, t.okSet = map[uint64]livePin{}, map[string]*keyState{}, false
+	for i, p := range pins {
+		t.release(nil, p.ID) // a repeated ID: the last one counts
+		t.acquire(nil, p.ID, livePin{pin: p, elems: perPin[i], deadline: now.Add(kernelTimeout(p.Timeout))})
+	}
 }
 
 // probeName is the name of the throwaway table detectDivert uses.
@@ -193,7 +233,7 @@ func (t *Table) Apply(ch Change) error {
 		for _, e := range t.release(j, p.ID) {
 			destroy.put(e)
 		}
-		t.acquire(j, p.ID, livePin{elems: addEls[i], deadline: now.Add(kernelTimeout(p.Timeout))})
+		t.acquire(j, p.ID, livePin{pin: p, elems: addEls[i], deadline: now.Add(kernelTimeout(p.Timeout))})
 		for _, e := range addEls[i] {
 			destroy.put(e)
 			add.put(e)
@@ -400,36 +440,23 @@ func (t *Table) Present() (bool, error) {
 // when it was deleted under us. Each pin gets its full Timeout from now.
 // It also replaces a table that is still there.
 func (t *Table) Rebuild(pins []Pin) error {
-	var all orderedElems
-	perPin := make([][]elem, len(pins))
-	for i, p := range pins {
-		els, err := pinElems(p, true)
-		if err != nil {
-			return fmt.Errorf("rules: rebuild %s: %w", t.where, err)
-		}
-		perPin[i] = els
-		for _, e := range els {
-			all.put(e)
-		}
+	all, perPin, err := rebuildElems(pins)
+	if err != nil {
+		return fmt.Errorf("rules: rebuild %s: %w", t.where, err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return fmt.Errorf("rules: rebuild %s: %w", t.where, errClosed)
 	}
-	if err := queueBuild(t.conn, t.spec, t.divert, all.list); err != nil {
+	if err := queueBuild(t.conn, t.spec, t.divert, all); err != nil {
 		discard(t.conn)
 		return fmt.Errorf("rules: rebuild %s: %w", t.where, err)
 	}
 	if err := t.conn.Flush(); err != nil {
 		return fmt.Errorf("rules: rebuild %s: %w", t.where, err)
 	}
-	now := time.Now()
-	t.live, t.keys, t.okSet = map[uint64]livePin{}, map[string]*keyState{}, false
-	for i, p := range pins {
-		t.release(nil, p.ID) // a repeated ID: the last one counts
-		t.acquire(nil, p.ID, livePin{elems: perPin[i], deadline: now.Add(kernelTimeout(p.Timeout))})
-	}
+	t.track(pins, perPin, time.Now())
 	return nil
 }
 

@@ -142,8 +142,32 @@ func renderExpr(t *testing.T, e expr.Any) string {
 		}
 		return s
 	case "payload": // DREG 1, BASE 2, OFFSET 3, LEN 4
-		bases := map[uint32]string{0: "link", 1: "network", 2: "transport"}
+		bases := map[uint32]string{0: "link", 1: "network", 2: "transport", 3: "inner"}
 		return fmt.Sprintf("payload load %db @ %s header + %d => reg %d", u32(4), bases[u32(2)], u32(3), u32(1))
+	case "ct": // NFTA_CT_DREG 1, NFTA_CT_KEY 2
+		keys := map[uint32]string{3: "mark"}
+		return fmt.Sprintf("ct load %s => reg %d", keys[u32(2)], u32(1))
+	case "bitwise": // SREG 1, DREG 2, LEN 3, MASK 4 { VALUE 1 }, XOR 5 { VALUE 1 }
+		value := func(k uint16) string {
+			vd, err := netlink.NewAttributeDecoder(attrs[k])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v []byte
+			for vd.Next() {
+				if vd.Type() == 1 {
+					v = vd.Bytes()
+				}
+			}
+			var out []string
+			for i := 0; i < len(v); i += 4 {
+				w := make([]byte, 4)
+				copy(w, v[i:])
+				out = append(out, fmt.Sprintf("0x%08x", binary.NativeEndian.Uint32(w)))
+			}
+			return strings.Join(out, " ")
+		}
+		return fmt.Sprintf("bitwise reg %d = ( reg %d & %s ) ^ %s", u32(2), u32(1), value(4), value(5))
 	case "lookup": // NFTA_LOOKUP_SET 1, NFTA_LOOKUP_SREG 2
 		return fmt.Sprintf("lookup reg %d set %s", u32(2), strings.TrimRight(string(attrs[1]), "\x00"))
 	case "counter":
@@ -191,26 +215,31 @@ func TestNativeDivertEncodingMatchesNft(t *testing.T) {
 		{7, 2, true, "queue num 7-8 bypass"},
 		{65534, 2, false, "queue num 65534-65535"},
 	} {
+		var rules strings.Builder
+		for _, port := range []string{"dport", "sport"} {
+			for _, m := range []string{"ct mark & 0x4000 == 0x4000", "@ih,0,8 & 0x0 == 0x0", "tcp flags & (fin | syn | rst) != 0"} {
+				fmt.Fprintf(&rules, "\t\tmeta l4proto tcp tcp %s @%s %s counter %s\n", port, setCtlPorts, m, tc.nft)
+			}
+		}
 		ruleset := fmt.Sprintf(`table inet ftr-enc {
 	set %s { type inet_service; flags constant; elements = { 21 } }
 	chain c {
-		meta l4proto tcp tcp dport @%s counter %s
-		meta l4proto tcp tcp sport @%s counter %s
-	}
+%s	}
 }
-`, setCtlPorts, setCtlPorts, tc.nft, setCtlPorts, tc.nft)
+`, setCtlPorts, rules.String())
 		got := nftDebugRules(t, n, ruleset)
-		if len(got) != 2 {
-			t.Fatalf("%s: nft printed %d rules, want 2: %q", tc.nft, len(got), got)
+		if len(got) != 6 {
+			t.Fatalf("%s: nft printed %d rules, want 6: %q", tc.nft, len(got), got)
 		}
-		spec := Spec{QueueNum: tc.num, QueueCount: tc.total, FailOpen: tc.failOpen}
-		for i, off := range []uint32{2, 0} {
+		spec := Spec{QueueNum: tc.num, QueueCount: tc.total, FailOpen: tc.failOpen, ResizedMark: 0x4000}
+		for i := range 6 {
+			off, m := []uint32{2, 0}[i/3], divertMatches[i%3]
 			var ours []string
-			for _, e := range divertRule(spec, DivertNative, ctl, off) {
+			for _, e := range divertRule(spec, DivertNative, ctl, off, m) {
 				ours = append(ours, renderExpr(t, e))
 			}
 			if strings.Join(ours, "\n") != strings.Join(got[i], "\n") {
-				t.Errorf("%s, port offset %d:\nftpalg encodes\n  %s\nnft encodes\n  %s", tc.nft, off,
+				t.Errorf("%s, port offset %d, match %d:\nftpalg encodes\n  %s\nnft encodes\n  %s", tc.nft, off, m,
 					strings.Join(ours, "\n  "), strings.Join(got[i], "\n  "))
 			}
 		}

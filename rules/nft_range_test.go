@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ftpalg/ftpalg/conntrack"
+	"github.com/google/nftables"
 )
 
 // Passive-range pinholes (interval elements of a concatenation, with
@@ -79,5 +80,29 @@ func TestApplyRangesAndResets(t *testing.T) {
 	apply(t, tb, Change{Remove: []Pin{{ID: 10}, {ID: 12}}})
 	if e := elements(t, tb); len(e.Ranges)+len(e.Resets) != 0 {
 		t.Errorf("after Remove: %+v", e)
+	}
+}
+
+// Open with pins builds the table with their elements in the same batch
+// (the daemon's resets of an earlier run's resized sessions), and tracks
+// them like applied pins: removing one by ID destroys its elements.
+func TestOpenWithPins(t *testing.T) {
+	n := newNetns(t)
+	flow := conntrack.Flow{Client: netip.AddrPortFrom(cli4, 40123), Server: netip.AddrPortFrom(srv4.Addr(), 21)}
+	rs := Pin{ID: 1<<63 | 1<<62 | 1, Kind: KindReset, Timeout: ttl30, Flow: flow}
+	tb, err := openWith(testSpec(HookForward), []Pin{rs}, nftables.WithNetNSFd(n.fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tb.Close() })
+	if e := elements(t, tb); len(e.Resets) != 2 {
+		t.Fatalf("after Open with a reset pin: resets %+v, want both directions", e.Resets)
+	}
+	if _, err := openWith(testSpec(HookForward), []Pin{{ID: 2, Kind: KindReset, Timeout: ttl30}}, nftables.WithNetNSFd(n.fd)); err == nil || !strings.Contains(err.Error(), "reset flow") {
+		t.Errorf("Open with an invalid pin: %v", err)
+	}
+	apply(t, tb, Change{Remove: []Pin{{ID: rs.ID}}})
+	if e := elements(t, tb); len(e.Resets) != 0 {
+		t.Fatalf("after removing the pin by ID: resets %+v", e.Resets)
 	}
 }

@@ -46,6 +46,10 @@ const (
 	reg32_9 = 17 // NFT_REG32_09, right after NFT_REG_3 (16-19 as 32-bit slots: 16 only here)
 )
 
+// payloadBaseInner is NFT_PAYLOAD_INNER_HEADER (the transport payload),
+// which google/nftables does not name.
+const payloadBaseInner expr.PayloadBase = 3
+
 // dynsetOpDelete is NFT_DYNSET_OP_DELETE, which x/sys/unix does not name.
 const dynsetOpDelete = 2
 
@@ -152,9 +156,13 @@ func chainDefs(s Spec, d Divert, st map[string]*nftables.Set) []chainDef {
 			name: "divert-" + h, typ: nftables.ChainTypeFilter, hook: hookNums[h], prio: prioDivert,
 			rules: [][]expr.Any{
 				resetRule(families[0], st[setReset4]), resetRule(families[1], st[setReset6]),
-				divertRule(s, d, st[setCtlPorts], 2), divertRule(s, d, st[setCtlPorts], 0),
 			},
 		})
+		for _, off := range []uint32{2, 0} {
+			for _, m := range divertMatches {
+				out[len(out)-1].rules = append(out[len(out)-1].rules, divertRule(s, d, st[setCtlPorts], off, m))
+			}
+		}
 		out = append(out, chainDef{
 			name: "pinhole-" + h, typ: nftables.ChainTypeFilter, hook: hookNums[h], prio: prioPinhole,
 			rules: [][]expr.Any{
@@ -163,6 +171,13 @@ func chainDefs(s Spec, d Divert, st map[string]*nftables.Set) []chainDef {
 			},
 		})
 	}
+	return append(out, natChains(hasOutput, st)...)
+}
+
+// natChains are the NAT chains, which do not depend on the hooks but for
+// nat-output.
+func natChains(hasOutput bool, st map[string]*nftables.Set) []chainDef {
+	var out []chainDef
 	dnat := [][]expr.Any{
 		natRule(families[0], expr.NATTypeDestNAT, st[mapDNAT4]), natRule(families[1], expr.NATTypeDestNAT, st[mapDNAT6]),
 		rangeNATRule(families[0], st[mapRDNAT4]), rangeNATRule(families[1], st[mapRDNAT6]),
@@ -254,15 +269,60 @@ func tcp() []expr.Any {
 	}
 }
 
-// divertRule is "meta l4proto tcp tcp dport|sport @ctlports counter
-// queue ..." with portOff 2 (dport) or 0 (sport).
-func divertRule(s Spec, d Divert, ctl *nftables.Set, portOff uint32) []expr.Any {
-	return append(tcp(),
+// divertMatch is what, besides the control port, makes a divert rule
+// queue a segment. A control connection's segment is queued if any of
+// the three matches (Spec.Queued is the model).
+type divertMatch uint8
+
+const (
+	// matchResized: "ct mark & R == R", R being Spec.ResizedMark: a
+	// connection ftpalg resized is queued whole (its sequence and ack
+	// numbers need shifting, pure ACKs included).
+	matchResized divertMatch = iota
+	// matchPayload: "@ih,0,8 & 0x0 == 0x0". A load of the payload's
+	// first byte fails on an empty payload, which ends the rule; the
+	// comparison itself always holds. So it matches exactly the segments
+	// that carry data.
+	matchPayload
+	// matchFlags: "tcp flags & (fin|syn|rst) != 0": the handshake and
+	// the end of a connection, which the inspector must see.
+	matchFlags
+)
+
+// divertMatches is the order of the rules per port direction: the
+// resized ones first, then data, then the flags.
+var divertMatches = []divertMatch{matchResized, matchPayload, matchFlags}
+
+// divertRule is "meta l4proto tcp tcp dport|sport @ctlports MATCH counter
+// queue ..." with portOff 2 (dport) or 0 (sport) and MATCH by m.
+func divertRule(s Spec, d Divert, ctl *nftables.Set, portOff uint32, m divertMatch) []expr.Any {
+	r := append(tcp(),
 		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: portOff, Len: 2},
 		&expr.Lookup{SourceRegister: reg1, SetName: ctl.Name, SetID: ctl.ID},
-		&expr.Counter{},
-		queueExpr(d, s.QueueNum, s.QueueCount, s.FailOpen),
 	)
+	switch m {
+	case matchResized:
+		r = append(r,
+			&expr.Ct{Key: expr.CtKeyMARK, Register: reg1},
+			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(s.ResizedMark), Xor: binaryutil.NativeEndian.PutUint32(0)},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(s.ResizedMark)},
+		)
+	case matchPayload:
+		r = append(r,
+			&expr.Payload{DestRegister: reg1, Base: payloadBaseInner, Offset: 0, Len: 1},
+			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 1, Mask: []byte{0}, Xor: []byte{0}},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0}},
+		)
+	case matchFlags:
+		r = append(r,
+			&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 1,
+				Mask: []byte{TCPFlagFIN | TCPFlagSYN | TCPFlagRST}, Xor: []byte{0}},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0}},
+		)
+	}
+	return append(r, &expr.Counter{}, queueExpr(d, s.QueueNum, s.QueueCount, s.FailOpen))
 }
 
 // queueExpr sends the packet to queue num (or spreads flows over num ..

@@ -25,10 +25,13 @@ import (
 // Integration tests against the running kernel, each in fresh network
 // namespaces (ftr-<pid>-<n>), skipped when not root.
 
-const testMark = 0x100
+const (
+	testMark    = 0x100
+	testResized = 0x200
+)
 
 func testSpec(hooks ...string) Spec {
-	return Spec{Table: "ftpalg", Hooks: hooks, ControlPorts: []uint16{21, 2121}, QueueNum: 3, QueueCount: 1, FailOpen: true, Mark: testMark}
+	return Spec{Table: "ftpalg", Hooks: hooks, ControlPorts: []uint16{21, 2121}, QueueNum: 3, QueueCount: 1, FailOpen: true, Mark: testMark, ResizedMark: testResized}
 }
 
 var (
@@ -107,7 +110,12 @@ func TestOpenBuildsTable(t *testing.T) {
 		"chain divert-forward {\n\t\ttype filter hook forward priority filter - 10; policy accept;\n" +
 			"\t\tip saddr . ip daddr . tcp sport . tcp dport @reset4 counter packets 0 bytes 0 reject with tcp reset\n" +
 			"\t\tip6 saddr . ip6 daddr . tcp sport . tcp dport @reset6 counter packets 0 bytes 0 reject with tcp reset\n" +
-			"\t\ttcp dport @ctlports counter",
+			"\t\ttcp dport @ctlports ct mark & 0x00000200 == 0x00000200 counter packets 0 bytes 0",
+		"\t\ttcp dport @ctlports @ih,0,8 & 0x0 == 0x0 counter packets 0 bytes 0",
+		"\t\ttcp dport @ctlports tcp flags fin,syn,rst counter packets 0 bytes 0",
+		"\t\ttcp sport @ctlports ct mark & 0x00000200 == 0x00000200 counter packets 0 bytes 0",
+		"\t\ttcp sport @ctlports @ih,0,8 & 0x0 == 0x0 counter packets 0 bytes 0",
+		"\t\ttcp sport @ctlports tcp flags fin,syn,rst counter packets 0 bytes 0",
 		"\t\tct state new ip saddr . ip daddr . tcp dport @range4 counter packets 0 bytes 0 ct mark set ct mark | 0x00000100\n",
 		"\t\tct state new ip6 saddr . ip6 daddr . tcp dport @range6 counter packets 0 bytes 0 ct mark set ct mark | 0x00000100\n",
 		"\t\tdnat ip to ip saddr . ip daddr . tcp dport map @rdnat4\n",
@@ -137,13 +145,25 @@ func TestOpenBuildsTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rules) != 4 {
-		t.Fatalf("divert-input has %d rules, want 4 (reset4, reset6, dport, sport)", len(rules))
+	if len(rules) != 8 {
+		t.Fatalf("divert-input has %d rules, want 8 (reset4, reset6, then resized, data, flags for dport and for sport)", len(rules))
 	}
-	for i, off := range []uint32{2, 0} {
+	for i := range 6 {
+		off := []uint32{2, 0}[i/3]
 		ex := rules[2+i].Exprs
 		if p, ok := ex[2].(*expr.Payload); !ok || p.Offset != off || p.Base != expr.PayloadBaseTransportHeader {
 			t.Errorf("rule %d: expression 2 is %#v, want a load of the TCP port at offset %d", i, ex[2], off)
+		}
+		// What the kernel gives back matches what ftpalg sent, the
+		// match expressions included.
+		if sent := divertRule(testSpec(), want, &nftables.Set{Name: setCtlPorts}, off, divertMatches[i%3]); len(sent) != len(ex) {
+			t.Errorf("rule %d: %d expressions in the kernel, %d sent", i, len(ex), len(sent))
+		} else {
+			for j := 4; j < len(ex)-2; j++ {
+				if fmt.Sprintf("%+v", ex[j]) != fmt.Sprintf("%+v", sent[j]) {
+					t.Errorf("rule %d expression %d: kernel has %+v, sent %+v", i, j, ex[j], sent[j])
+				}
+			}
 		}
 		if want == DivertNative {
 			q, ok := ex[len(ex)-1].(*expr.Queue)
@@ -717,6 +737,50 @@ func TestDivertQueues(t *testing.T) {
 	if toSrv == 0 || fromSrv == 0 {
 		t.Errorf("queued %d packets to the server and %d from it, want both", toSrv, fromSrv)
 	}
+	// Only what must be seen: no connection is marked resized, so no
+	// pure ACK was queued (the handshake's third packet is one), and
+	// data, SYN and FIN were.
+	var kinds [3]int // data, SYN, FIN
+	for _, p := range q.packets() {
+		if !spec.Queued(p.flags, p.payload, 0) {
+			t.Errorf("pure ACK %v -> %v (flags %#x) queued from an unresized connection", p.src, p.dst, p.flags)
+		}
+		if p.payload > 0 {
+			kinds[0]++
+		}
+		if p.flags&TCPFlagSYN != 0 {
+			kinds[1]++
+		}
+		if p.flags&TCPFlagFIN != 0 {
+			kinds[2]++
+		}
+	}
+	if kinds[0] == 0 || kinds[1] < 4 || kinds[2] == 0 {
+		t.Errorf("queued %d data segments, %d SYNs, %d FINs: want data, both SYNs of each connection and FINs", kinds[0], kinds[1], kinds[2])
+	}
+	// A connection marked resized (here by a rule of the admin's, at
+	// its first packet) is queued whole, pure ACKs included; the mark's
+	// other bits do not matter.
+	l.fw.nft(t, fmt.Sprintf(`table inet resize {
+	chain f {
+		type filter hook forward priority -20; policy accept;
+		tcp dport 2121 ct mark set ct mark | 0x%x | 0x1
+	}
+}
+`, testResized), "-f", "-")
+	before := len(q.packets())
+	l.mustConnect(t, "10.0.0.2:2121")
+	l.mustConnect(t, "10.0.0.2:21")
+	acks := map[uint16]int{}
+	for _, p := range q.packets()[before:] {
+		if !spec.Queued(p.flags, p.payload, 0) {
+			acks[min(p.src.Port(), p.dst.Port())]++
+		}
+	}
+	if acks[2121] == 0 || acks[21] != 0 {
+		t.Errorf("pure ACKs queued: %d of the resized connection (port 2121), %d of the other (port 21); want some and none", acks[2121], acks[21])
+	}
+	l.fw.nft(t, "", "delete", "table", "inet", "resize")
 	tb.Close()
 
 	// A range of two queues, with BYPASS.
@@ -763,5 +827,26 @@ func TestDivertQueues(t *testing.T) {
 	}
 	if len(queueOf) != clients || len(used) != 2 {
 		t.Errorf("%d client flows seen on queues %v; want %d spread over 7 and 8", len(queueOf), used, clients)
+	}
+}
+
+// TestLiveListsWhatApplyAdded: the seam's Live, on the real table, lists
+// exactly the pins added and not removed, with the time they have left.
+func TestLiveListsWhatApplyAdded(t *testing.T) {
+	n := newNetns(t)
+	tb := openIn(t, n, testSpec(HookForward))
+	p4 := natPin(1, cli4, pub4, srv4, fw4, ttl30)
+	plain := Pin{ID: 3, Pinhole: conntrack.Pinhole{Src: cli4, Dst: netip.MustParseAddrPort("10.0.0.5:50001")}, Timeout: 2 * time.Second}
+	apply(t, tb, Change{Add: []Pin{p4, plain}})
+	live := tb.Live()
+	if len(live) != 2 || live[0].ID != 1 || live[1].ID != 3 || live[0].Mapping != p4.Mapping || live[1].Pinhole != plain.Pinhole {
+		t.Fatalf("live %+v", live)
+	}
+	if live[0].Timeout > ttl30 || live[0].Timeout < ttl30-5*time.Second || live[1].Timeout > 2*time.Second {
+		t.Errorf("time left %v and %v", live[0].Timeout, live[1].Timeout)
+	}
+	apply(t, tb, Change{Remove: []Pin{{ID: 1}}})
+	if live := tb.Live(); len(live) != 1 || live[0].ID != 3 {
+		t.Fatalf("after remove: %+v", live)
 	}
 }

@@ -73,7 +73,7 @@ func TestDivertString(t *testing.T) {
 }
 
 func TestSpecValidate(t *testing.T) {
-	good := Spec{Table: "ftpalg", Hooks: []string{"forward", "output"}, ControlPorts: []uint16{21}, QueueNum: 0, QueueCount: 1, Mark: 0x10}
+	good := Spec{Table: "ftpalg", Hooks: []string{"forward", "output"}, ControlPorts: []uint16{21}, QueueNum: 0, QueueCount: 1, Mark: 0x10, ResizedMark: 0x20}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("good spec: %v", err)
 	}
@@ -95,6 +95,8 @@ func TestSpecValidate(t *testing.T) {
 		{"queue count 0", func(s *Spec) { s.QueueCount = 0 }, "queue count 0"},
 		{"queue range overflows", func(s *Spec) { s.QueueNum, s.QueueCount = 65535, 2 }, "queues 65535..65536"},
 		{"mark 0", func(s *Spec) { s.Mark = 0 }, "mark 0"},
+		{"resized mark 0", func(s *Spec) { s.ResizedMark = 0 }, "resized mark 0"},
+		{"resized mark overlaps", func(s *Spec) { s.ResizedMark = 0x30 }, "resized mark 0x30 shares bits with the pinhole mark 0x10"},
 		{"bad divert", func(s *Spec) { s.Divert = 9 }, "divert: unknown mode 9"},
 	} {
 		s := good
@@ -198,5 +200,32 @@ func TestKeyRoundTrip(t *testing.T) {
 	}
 	if _, _, err := decodeKey(make([]byte, 13)); err == nil {
 		t.Error("13-byte key decoded")
+	}
+}
+
+// Spec.Queued, the model of the divert chain: a resized connection whole,
+// otherwise data, SYN, FIN and RST, never a pure ACK.
+func TestQueuedModel(t *testing.T) {
+	s := Spec{Mark: 0x2000, ResizedMark: 0x4000}
+	const ack, psh, urg = 0x10, 0x08, 0x20
+	for _, tc := range []struct {
+		flags   uint8
+		payload int
+		mark    uint32
+		want    bool
+	}{
+		{ack, 0, 0, false},                  // pure ACK
+		{ack | urg | psh, 0, 0x2001, false}, // other flags and mark bits change nothing
+		{ack, 0, 0x4000, true},              // resized: everything
+		{ack, 0, 0x6001, true},
+		{ack | psh, 1, 0, true}, // data
+		{TCPFlagSYN, 0, 0, true},
+		{TCPFlagSYN | ack, 0, 0, true},
+		{TCPFlagFIN | ack, 0, 0, true},
+		{TCPFlagRST, 0, 0, true},
+	} {
+		if got := s.Queued(tc.flags, tc.payload, tc.mark); got != tc.want {
+			t.Errorf("flags %#x payload %d mark %#x: queued %v, want %v", tc.flags, tc.payload, tc.mark, got, tc.want)
+		}
 	}
 }

@@ -40,6 +40,8 @@ const (
 type queued struct {
 	queue    uint16
 	src, dst netip.AddrPort
+	flags    uint8 // TCP flags
+	payload  int   // TCP payload length
 }
 
 type testQueue struct {
@@ -125,9 +127,9 @@ func (q *testQueue) serve(t *testing.T, c *netlink.Conn, stop, done chan struct{
 					payload = ad.Bytes()
 				}
 			}
-			if src, dst, ok := tcpEnds(payload); ok {
+			if src, dst, flags, n, ok := tcpEnds(payload); ok {
 				q.mu.Lock()
-				q.seen = append(q.seen, queued{queue: num, src: src, dst: dst})
+				q.seen = append(q.seen, queued{queue: num, src: src, dst: dst, flags: flags, payload: n})
 				q.mu.Unlock()
 			}
 			v, _ := netlink.MarshalAttributes([]netlink.Attribute{{Type: nfqaVerdictHdr,
@@ -143,9 +145,9 @@ func (q *testQueue) serve(t *testing.T, c *netlink.Conn, stop, done chan struct{
 	}
 }
 
-// tcpEnds reads the TCP endpoints of an IPv4 or IPv6 packet (no IPv6
-// extension headers).
-func tcpEnds(p []byte) (src, dst netip.AddrPort, ok bool) {
+// tcpEnds reads the TCP endpoints, flags and payload length of an IPv4
+// or IPv6 packet (no IPv6 extension headers).
+func tcpEnds(p []byte) (src, dst netip.AddrPort, flags uint8, payload int, ok bool) {
 	if len(p) < 1 {
 		return
 	}
@@ -154,23 +156,28 @@ func tcpEnds(p []byte) (src, dst netip.AddrPort, ok bool) {
 	switch p[0] >> 4 {
 	case 4:
 		ihl := int(p[0]&15) * 4
-		if len(p) < ihl+4 || p[9] != unix.IPPROTO_TCP {
+		if len(p) < ihl+20 || p[9] != unix.IPPROTO_TCP {
 			return
 		}
 		s, _ = netip.AddrFromSlice(p[12:16])
 		d, _ = netip.AddrFromSlice(p[16:20])
-		th = p[ihl:]
+		th = p[ihl:min(len(p), int(binary.BigEndian.Uint16(p[2:4])))]
 	case 6:
-		if len(p) < 44 || p[6] != unix.IPPROTO_TCP {
+		if len(p) < 60 || p[6] != unix.IPPROTO_TCP {
 			return
 		}
 		s, _ = netip.AddrFromSlice(p[8:24])
 		d, _ = netip.AddrFromSlice(p[24:40])
-		th = p[40:]
+		th = p[40:min(len(p), 40+int(binary.BigEndian.Uint16(p[4:6])))]
 	default:
 		return
 	}
-	return netip.AddrPortFrom(s, binary.BigEndian.Uint16(th[0:])), netip.AddrPortFrom(d, binary.BigEndian.Uint16(th[2:])), true
+	if len(th) < 20 {
+		return
+	}
+	off := int(th[12]>>4) * 4
+	return netip.AddrPortFrom(s, binary.BigEndian.Uint16(th[0:])), netip.AddrPortFrom(d, binary.BigEndian.Uint16(th[2:])),
+		th[13], max(len(th)-off, 0), true
 }
 
 func (q *testQueue) packets() []queued {

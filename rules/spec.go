@@ -51,7 +51,32 @@ type Spec struct {
 	QueueCount   uint16 // >= 1; > 1 spreads flows over QueueNum..QueueNum+QueueCount-1 (both directions of a flow on the same queue)
 	FailOpen     bool   // BYPASS: packets pass when no program listens on the queue
 	Mark         uint32 // ct mark bits OR-ed into a data connection admitted by a pinhole; must not be 0
-	Divert       Divert
+	// ResizedMark: ct mark bits ftpalg sets (over ctnetlink) on a control
+	// connection whose stream length it changed. Every packet of such a
+	// connection is queued; of other control connections only segments
+	// that carry data or SYN, FIN or RST. Non-zero, no bit shared with
+	// Mark.
+	ResizedMark uint32
+	Divert      Divert
+}
+
+// TCP flags the divert rules look at (the TCP header's 13th byte).
+const (
+	TCPFlagFIN = 0x01
+	TCPFlagSYN = 0x02
+	TCPFlagRST = 0x04
+)
+
+// Queued is the divert chain's decision for a TCP segment to or from a
+// control port, not in a reset set, as the kernel takes it: whether it
+// goes to ftpalg's queue. flags is the TCP flags byte, payload the
+// length of the TCP payload, ctMark the connection's ct mark. A
+// connection marked resized is queued whole; of others, only segments
+// that carry data or SYN, FIN or RST are queued, and pure ACKs (window
+// updates, duplicate ACKs, keepalives without data) stay in the kernel.
+// This is the model the tests check the table and the daemon against.
+func (s Spec) Queued(flags uint8, payload int, ctMark uint32) bool {
+	return ctMark&s.ResizedMark == s.ResizedMark || payload > 0 || flags&(TCPFlagFIN|TCPFlagSYN|TCPFlagRST) != 0
 }
 
 // maxNameLen is the longest table name the kernel takes (NFT_NAME_MAXLEN
@@ -99,6 +124,12 @@ func (s Spec) Validate() error {
 	}
 	if s.Mark == 0 {
 		return errors.New("rules: spec: mark 0: pinholes need non-zero ct mark bits for the admin's ruleset to admit the connection by")
+	}
+	if s.ResizedMark == 0 {
+		return errors.New("rules: spec: resized mark 0: resized control connections need non-zero ct mark bits to be diverted whole by")
+	}
+	if s.ResizedMark&s.Mark != 0 {
+		return fmt.Errorf("rules: spec: resized mark %#x shares bits with the pinhole mark %#x", s.ResizedMark, s.Mark)
 	}
 	switch s.Divert {
 	case DivertAuto, DivertNative, DivertCompat:

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/ftpalg/ftpalg/config"
+	"github.com/ftpalg/ftpalg/gateway"
 	"github.com/ftpalg/ftpalg/replay"
 )
 
@@ -167,7 +168,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log.Info("starting", "version", version, "config", *file)
-	if err := runDaemon(ctx, cfg, log); err != nil {
+	if err := gateway.New(cfg, log).Run(ctx); err != nil {
 		log.Error("ftpalg stopped on error", "err", err)
 		return 1
 	}

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"fmt"
@@ -27,7 +27,8 @@ import (
 // destroyed); setup picks what the kernel knows (see the workerSetup
 // bits). Whatever the input: no panic; every queued packet gets exactly
 // one verdict, and by the end every one has its verdict; within each step
-// the nftables batch, the conntrack queries and be_liberal all come before
+// the nftables batch, the conntrack queries and the resized mark (with
+// be_liberal) all come before
 // the first verdict, so a pinhole is in the kernel before the packet
 // announcing it leaves; modified packets parse and keep their checksum
 // residuals; the fake kernel holds exactly the tracker's outstanding
@@ -263,14 +264,14 @@ func (h *workerHarness) check() {
 				h.r.Delivered(out)
 			}
 		default:
-			// Batches, conntrack queries, be_liberal: whatever the
+			// Batches, conntrack queries, the resized mark: whatever the
 			// kernel is asked must be done before a packet leaves.
 			if verdicts {
 				h.fail("%q after a verdict in the same step: %s", c, calls)
 			}
 			if id, _, ok := strings.Cut(arg, " "); verb == "add" && ok {
 				n, _ := strconv.ParseUint(id, 10, 64)
-				resetAdded = resetAdded || n == resetPinID(n&^(1<<63))
+				resetAdded = resetAdded || n == rules.ResetID(n&^(1<<63))
 			}
 		}
 	}
@@ -417,6 +418,11 @@ func workerSeeds() []workerSeed {
 		"C: PASV", "S: 227 Entering Passive Mode (10,0,0,2,117,48).",
 		"C: RETR hello.txt", "S: 150 Opening BINARY mode data connection for hello.txt (6 bytes).").
 		Used(0).Dialog(0, "S: 226 Transfer complete.", "C: QUIT", "S: 221 Goodbye.").Close(0)
+	// A 227 without free text: the rewritten address cannot keep the
+	// line's length, so the session is resized.
+	bare := new(pktfuzz.Builder).Handshake(0).Dialog(0,
+		"S: 220 x", "C: PASV", "S: 227 (10,0,0,2,4,2)", "C: RETR a").
+		Used(0).Dialog(0, "S: 226 ok", "C: NOOP", "S: 200 ok", "C: QUIT", "S: 221 bye").Close(0)
 	port := new(pktfuzz.Builder).Handshake(0).Dialog(0,
 		"S: 220 (vsFTPd 2.2.2)",
 		"C: PORT 198,51,100,10,195,80", "S: 200 PORT command successful. Consider using PASV.",
@@ -448,6 +454,7 @@ func workerSeeds() []workerSeed {
 		Dialog(1, "S: 220 y", "C: PASV", "S: 227 (10,0,0,2,117,63)", "C: PASV", "S: 227 (192,0,2,1,195,80)").
 		Handshake(0).Dialog(0, "S: 220 again", "C: PORT 198,51,100,10,200,3", "S: 200 ok")
 	return []workerSeed{
+		{workerCached, bare.Bytes()},
 		{workerCached, ftps.Bytes()},
 		{workerCached | 1<<workerTLSShift, ftps.Bytes()},
 		{workerCached | 2<<workerTLSShift | workerBudget, ftps.Bytes()},
@@ -464,7 +471,7 @@ func workerSeeds() []workerSeed {
 
 // TestWorkerSeeds runs FuzzWorker's seeds and checks that together they
 // reach what they were written for: pinholes added and removed, packets
-// modified and marked be_liberal, the kernel queried, packets held and
+// modified and sessions marked resized, the kernel queried, packets held and
 // released later, failed batches.
 func TestWorkerSeeds(t *testing.T) {
 	verbs := map[string]int{}
@@ -494,7 +501,7 @@ func TestWorkerSeeds(t *testing.T) {
 			t.Errorf("no seed puts a kernel element of kind %d in", k)
 		}
 	}
-	for _, v := range []string{"add", "remove", "modified", "liberal", "resolve", "accept"} {
+	for _, v := range []string{"add", "remove", "modified", "resized", "resolve", "accept"} {
 		if verbs[v] == 0 {
 			t.Errorf("no seed makes a %q call (calls %v)", v, verbs)
 		}

@@ -1,7 +1,8 @@
-package main
+package gateway
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -11,7 +12,6 @@ import (
 	"github.com/ftpalg/ftpalg/conntrack"
 	"github.com/ftpalg/ftpalg/ctnetlink"
 	"github.com/ftpalg/ftpalg/nfq"
-	"github.com/ftpalg/ftpalg/rewrite"
 	"github.com/ftpalg/ftpalg/rules"
 )
 
@@ -19,7 +19,7 @@ import (
 // the scratch state and the per-flow maps; the reader goroutine only
 // hands packets over through in.
 type worker struct {
-	d     *daemon
+	d     *Engine
 	idx   int
 	q     verdicter  // the queue's verdicts (queue itself in the daemon)
 	queue *nfq.Queue // nil in tests
@@ -30,16 +30,15 @@ type worker struct {
 	ctl    ctlBox
 	ctlBuf []ctlMsg // the worker's scratch copy of what ctl held
 
-	res     conntrack.Result
-	pkt     rewrite.Packet
-	change  rules.Change            // this Result's pinholes, indexed by opening
-	batch   rules.Change            // what goes to the kernel
-	opening map[uint64]int          // pinhole ID -> index in change.Add
-	liberal map[uint64]bool         // sessions whose control connection is be_liberal
-	tried   map[conntrack.Flow]bool // flows already looked up in the kernel
+	res   conntrack.Result
+	trans rules.Translator        // each Result's effects to one table Change
+	tried map[conntrack.Flow]bool // flows already looked up in the kernel
 
 	backlogDrops atomic.Uint64
-	errs         func(error)
+	// Resized sessions marked in conntrack (be_liberal and the resized
+	// bit), and the updates that failed.
+	markedResized, markErrors atomic.Uint64
+	errs                      func(error)
 
 	mu      sync.Mutex // guards trStats, live and livePins (copies for other goroutines)
 	trStats conntrack.Stats
@@ -56,6 +55,7 @@ type ctlKind uint8
 const (
 	ctlUsed    ctlKind = iota + 1 // pinhole id was consumed
 	ctlEndFlow                    // the kernel destroyed flow's conntrack entry
+	ctlForget                     // remove the reset pin id of an earlier run's resized connection (flow), gone from conntrack
 )
 
 type ctlMsg struct {
@@ -67,16 +67,15 @@ type ctlMsg struct {
 	closed bool
 }
 
-func newWorker(d *daemon, idx int) (*worker, error) {
+func newWorker(d *Engine, idx int) (*worker, error) {
 	w := &worker{
-		d:       d,
-		idx:     idx,
-		log:     d.log.With("queue", d.cfg.Queue.Num+uint16(idx)),
-		in:      make(chan nfq.Packet, queueDepth),
-		ctl:     ctlBox{wake: make(chan struct{}, 1)},
-		opening: make(map[uint64]int),
-		liberal: make(map[uint64]bool),
-		tried:   make(map[conntrack.Flow]bool),
+		d:     d,
+		idx:   idx,
+		log:   d.log.With("queue", d.cfg.Queue.Num+uint16(idx)),
+		in:    make(chan nfq.Packet, queueDepth),
+		ctl:   ctlBox{wake: make(chan struct{}, 1)},
+		trans: rules.Translator{ResetTimeout: d.cfg.Policy.ClosedLinger},
+		tried: make(map[conntrack.Flow]bool),
 	}
 	w.errs = d.rateLimited("queue")
 	tls := make(map[uint16]conntrack.TLSRule, len(d.cfg.ControlPorts))
@@ -200,6 +199,13 @@ func (w *worker) control(m ctlMsg, now time.Time) {
 	switch m.kind {
 	case ctlUsed:
 		w.tr.PinholeUsed(m.id, &w.res)
+	case ctlForget:
+		if err := w.d.table.Apply(rules.Change{Remove: []rules.Pin{{ID: m.id}}}); err != nil {
+			w.log.Error("nftables batch failed: reset elements stay until their timeout", "client", m.flow.Client, "server", m.flow.Server, "err", err)
+		}
+		w.d.pins.remove(m.id)
+		w.log.Info("resized session from an earlier run: gone", "client", m.flow.Client, "server", m.flow.Server)
+		return
 	case ctlEndFlow:
 		if m.closed {
 			w.tr.EndClosedFlow(m.flow, now, &w.res)
@@ -222,21 +228,6 @@ func (w *worker) packetAt(p nfq.Packet, now time.Time) {
 	}
 	w.tr.Process(p.Data, uint64(p.ID), now, &w.res)
 	w.finish(now, p.ID, true)
-}
-
-// flowOf decodes a control packet's flow, or reports false.
-func (w *worker) flowOf(b []byte) (conntrack.Flow, bool) {
-	if rewrite.Decode(b, &w.pkt) != nil {
-		return conntrack.Flow{}, false
-	}
-	p := &w.pkt
-	switch {
-	case w.d.isControl(p.DstPort):
-		return conntrack.Flow{Client: addrPort(p.Src, p.SrcPort), Server: addrPort(p.Dst, p.DstPort)}, true
-	case w.d.isControl(p.SrcPort):
-		return conntrack.Flow{Client: addrPort(p.Dst, p.DstPort), Server: addrPort(p.Src, p.SrcPort)}, true
-	}
-	return conntrack.Flow{}, false
 }
 
 // workerNAT is the Tracker's NAT lookup. It answers from the cache that
@@ -268,8 +259,8 @@ func (n workerNAT) Lookup(flow conntrack.Flow) (conntrack.Tuples, bool) {
 	return w.d.cache.Lookup(flow)
 }
 
-// finish carries out a Result: effects first (one nftables batch), then
-// be_liberal if a segment is modified, then the verdicts.
+// finish carries out a Result: effects first (one nftables batch, then
+// the conntrack mark of a session that was resized), then the verdicts.
 func (w *worker) finish(now time.Time, id uint32, hasPacket bool) {
 	res := &w.res
 	if len(res.Effects) > 0 {
@@ -277,14 +268,6 @@ func (w *worker) finish(now time.Time, id uint32, hasPacket bool) {
 	}
 	if len(res.Events) > 0 {
 		w.events()
-	}
-	if hasPacket && res.Verdict == conntrack.AcceptModified {
-		w.ensureLiberal(res.Session, res.Packet)
-	}
-	for _, r := range res.Released {
-		if r.Verdict == conntrack.AcceptModified {
-			w.ensureLiberal(r.Session, r.Packet)
-		}
 	}
 	if hasPacket {
 		w.verdict(id, res.Verdict, res.Packet)
@@ -311,21 +294,16 @@ func (w *worker) verdict(id uint32, v conntrack.Verdict, b []byte) {
 	}
 }
 
-// ensureLiberal marks the control connection of a modified segment
-// be_liberal in conntrack before the segment leaves, once per session: the
-// map lookup is all a modified segment costs after the first.
-func (w *worker) ensureLiberal(session uint64, b []byte) {
-	if w.liberal[session] {
-		return
-	}
-	flow, ok := w.flowOf(b)
-	if !ok || w.pkt.Flags&rewrite.FlagRST != 0 {
-		// A reset (violation: reset) ends the connection; conntrack
-		// takes it as it is, since it carries the receiver's next
-		// sequence number.
-		return
-	}
-	w.liberal[session] = true
+// markResized marks the control connection of a session whose stream
+// length changed (EffResized), before any verdict of the Result that
+// changed it: be_liberal in both directions, so that the kernel's window
+// tracking does not mark its shifted segments invalid, and the resized
+// bit of the ct mark, so that the divert rules queue all its packets
+// (pure ACKs too: their acknowledgement numbers need shifting) and a
+// later ftpalg resets it instead of taking it for an unresized session.
+// Sessions never resized get neither.
+func (w *worker) markResized(e *conntrack.Effect) {
+	flow := e.Flow
 	orig := conntrack.Tuple{Src: flow.Client, Dst: flow.Server}
 	if info, ok := w.d.cache.Get(flow); ok {
 		orig = info.Orig
@@ -333,64 +311,24 @@ func (w *worker) ensureLiberal(session uint64, b []byte) {
 		w.d.cache.Put(info)
 		orig = info.Orig
 	}
-	if err := w.d.ct.SetLiberal(orig); err != nil {
-		w.log.Error("cannot mark control connection be_liberal: conntrack may flag its segments invalid",
-			"client", flow.Client, "server", flow.Server, "err", err)
+	w.d.resized.add(flow)
+	mark := w.d.cfg.Divert.ResizedMark
+	w.log.Info("session resized", "session", e.Session, "client", flow.Client, "server", flow.Server)
+	if err := w.d.ct.SetResized(orig, mark); err != nil {
+		w.markErrors.Add(1)
+		w.log.Error("cannot mark resized control connection (be_liberal, ct mark): its pure ACKs pass unadjusted and conntrack may flag its segments invalid",
+			"session", e.Session, "client", flow.Client, "server", flow.Server, "mark", fmt.Sprintf("%#x", mark), "err", err)
 		return
 	}
-	w.log.Debug("control connection marked be_liberal", "client", flow.Client, "server", flow.Server)
+	w.markedResized.Add(1)
 }
 
 // effects turns the Result's effects into one nftables batch, applies it,
 // updates the pinhole index and logs.
 func (w *worker) effects(now time.Time) {
-	ch := &w.change
-	ch.Add, ch.Remove = ch.Add[:0], ch.Remove[:0]
-	clear(w.opening)
-	for i := range w.res.Effects {
-		e := &w.res.Effects[i]
-		switch e.Kind {
-		case conntrack.EffOpenPinhole:
-			w.opening[e.ID] = len(ch.Add)
-			ch.Add = append(ch.Add, rules.Pin{ID: e.ID, Pinhole: e.Pinhole, Timeout: e.Timeout})
-		case conntrack.EffMapData:
-			if j, ok := w.opening[e.ID]; ok {
-				ch.Add[j].Mapping, ch.Add[j].HasMap = e.Mapping, true
-			}
-		case conntrack.EffClosePinhole:
-			if j, ok := w.opening[e.ID]; ok {
-				// Opened and closed by the same packet: never install it.
-				ch.Add[j].ID = 0
-				continue
-			}
-			ch.Remove = append(ch.Remove, rules.Pin{ID: e.ID, Pinhole: e.Pinhole, Mapping: e.Mapping, HasMap: e.HasMap})
-		case conntrack.EffOpenRange:
-			w.opening[e.ID] = len(ch.Add)
-			ch.Add = append(ch.Add, rules.Pin{ID: e.ID, Kind: rules.KindRange, Range: e.Range, Timeout: e.Timeout})
-		case conntrack.EffCloseRange:
-			if j, ok := w.opening[e.ID]; ok {
-				ch.Add[j].ID = 0
-				continue
-			}
-			ch.Remove = append(ch.Remove, rules.Pin{ID: e.ID, Kind: rules.KindRange, Range: e.Range})
-		case conntrack.EffReset:
-			// Further packets of the flow, both ways, are rejected with
-			// resets for as long as the session lingers.
-			ch.Add = append(ch.Add, rules.Pin{ID: resetPinID(e.Session), Kind: rules.KindReset, Flow: e.Flow,
-				Timeout: max(w.d.cfg.Policy.ClosedLinger, rules.MinTimeout)})
-		}
-	}
-	// ch.Add keeps its indices for logEffect; the batch skips what was
-	// opened and closed by the same packet.
-	b := &w.batch
-	b.Add, b.Remove = b.Add[:0], ch.Remove
-	for _, p := range ch.Add {
-		if p.ID != 0 {
-			b.Add = append(b.Add, p)
-		}
-	}
+	b := w.trans.Translate(w.res.Effects)
 	if len(b.Add)+len(b.Remove) > 0 {
-		err := w.d.table.Apply(*b)
+		err := w.d.table.Apply(b)
 		if err != nil {
 			w.log.Error("nftables batch failed: pinholes not changed", "add", len(b.Add), "remove", len(b.Remove), "err", err)
 		}
@@ -406,11 +344,12 @@ func (w *worker) effects(now time.Time) {
 	for i := range w.res.Effects {
 		w.logEffect(&w.res.Effects[i])
 	}
+	for i := range w.res.Effects {
+		if e := &w.res.Effects[i]; e.Kind == conntrack.EffResized {
+			w.markResized(e)
+		}
+	}
 }
-
-// resetPinID is the table ID of the reset elements of a session: session
-// IDs are unique across workers, and pinhole IDs never reach bit 63.
-func resetPinID(session uint64) uint64 { return 1<<63 | session }
 
 // logEffect writes the one log line an effect deserves.
 func (w *worker) logEffect(e *conntrack.Effect) {
@@ -420,12 +359,12 @@ func (w *worker) logEffect(e *conntrack.Effect) {
 	case conntrack.EffSessionEnd:
 		w.log.Info("session end", "session", e.Session, "client", e.Flow.Client, "server", e.Flow.Server, "reason", e.Reason.String())
 		w.d.cache.Delete(e.Flow)
-		delete(w.liberal, e.Session)
+		w.d.resized.remove(e.Flow)
 		delete(w.tried, e.Flow)
 	case conntrack.EffOpenPinhole:
 		args := []any{"session", e.Session, "id", e.ID, "src", e.Pinhole.Src, "dst", e.Pinhole.Dst, "timeout", e.Timeout.String()}
-		if j, ok := w.opening[e.ID]; ok && j < len(w.change.Add) && w.change.Add[j].HasMap {
-			m := w.change.Add[j].Mapping
+		if p, ok := w.trans.Opened(e.ID); ok && p.HasMap {
+			m := p.Mapping
 			if m.Dst != m.ToDst {
 				args = append(args, "dnat", m.Dst.String()+" -> "+m.ToDst.String())
 			}

@@ -1,13 +1,15 @@
-package main
+package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,9 @@ type recorder struct {
 	applyErr error
 	pins     map[uint64]rules.Pin
 	out      map[uint32][]byte // modified packets by ID
+	entries  []ctnetlink.Info  // the conntrack table Dump lists
+	missing  bool              // Present reports the table gone (once)
+	rebuilt  []rules.Pin       // what the last Rebuild installed
 }
 
 func (r *recorder) Apply(ch rules.Change) error {
@@ -50,8 +55,41 @@ func (r *recorder) Apply(ch rules.Change) error {
 	}
 	return nil
 }
-func (r *recorder) Present() (bool, error)    { return true, nil }
-func (r *recorder) Rebuild([]rules.Pin) error { return nil }
+func (r *recorder) Present() (bool, error) {
+	gone := r.missing
+	r.missing = false
+	return !gone, nil
+}
+func (r *recorder) Rebuild(pins []rules.Pin) error {
+	r.calls = append(r.calls, fmt.Sprintf("rebuild %d", len(pins)))
+	r.rebuilt = pins
+	clear(r.pins)
+	for _, p := range pins {
+		r.pins[p.ID] = p
+	}
+	return nil
+}
+func (r *recorder) Live() []rules.Pin {
+	out := make([]rules.Pin, 0, len(r.pins))
+	for _, p := range r.pins {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b rules.Pin) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+var _ rules.Interface = (*recorder)(nil)
+
+func (r *recorder) Dump(family uint8, keep func(ctnetlink.Info) bool) ([]ctnetlink.Info, error) {
+	r.calls = append(r.calls, fmt.Sprintf("dump %d", family))
+	var out []ctnetlink.Info
+	for _, e := range r.entries {
+		if e.Orig.Src.Addr().Is4() == (family == 2) && keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
 func (r *recorder) Resolve(f conntrack.Flow) (ctnetlink.Info, error) {
 	r.calls = append(r.calls, "resolve")
 	if r.resolved == nil {
@@ -59,8 +97,8 @@ func (r *recorder) Resolve(f conntrack.Flow) (ctnetlink.Info, error) {
 	}
 	return *r.resolved, nil
 }
-func (r *recorder) SetLiberal(orig conntrack.Tuple) error {
-	r.calls = append(r.calls, "liberal "+orig.Src.String()+" "+orig.Dst.String())
+func (r *recorder) SetResized(orig conntrack.Tuple, mark uint32) error {
+	r.calls = append(r.calls, fmt.Sprintf("resized %v %v %#x", orig.Src, orig.Dst, mark))
 	return nil
 }
 func (r *recorder) Accept(id uint32) error {
@@ -95,7 +133,7 @@ func newTestWorker(t testing.TB, logs io.Writer) (*worker, *recorder) {
 	t.Helper()
 	rec := &recorder{pins: map[uint64]rules.Pin{}, out: map[uint32][]byte{}}
 	cfg := config.Default()
-	d := &daemon{
+	d := &Engine{
 		cfg:    cfg,
 		log:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		table:  rec,
@@ -135,7 +173,8 @@ func tcp(t testing.TB, fromClient bool, seq, ack uint32, syn bool, payload strin
 }
 
 // TestDecisionOrder checks the wiring promise: the pinhole and its NAT
-// mapping are in the kernel, and the control connection is be_liberal,
+// mapping are in the kernel, and the control connection is marked resized
+// (be_liberal and the ct mark bit),
 // before the verdict that lets the announcing packet go; and a consumed
 // pinhole's mapping is removed when its data connection shows up.
 func TestDecisionOrder(t *testing.T) {
@@ -150,9 +189,9 @@ func TestDecisionOrder(t *testing.T) {
 	const c0, s0 = 1000, 5000
 	greeting := "220 ready\r\n"
 	pasv := "PASV\r\n"
-	// No free text, and a port with the fewest digits: the 227 must grow,
-	// so the session is resized and its later segments are
-	// sequence-adjusted.
+	// No free text before the address, and a port (1025) whose digits
+	// cannot shrink: the rewrite cannot keep the line's length, so the
+	// session is resized.
 	reply := "227 (10,0,0,2,4,1).\r\n"
 	steps := []struct {
 		id   uint32
@@ -165,7 +204,7 @@ func TestDecisionOrder(t *testing.T) {
 		{4, tcp(t, false, s0+1, c0+1, false, greeting), "accept 4"},
 		{5, tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv), "accept 5"},
 		{6, tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
-			"add 1 198.51.100.10 -> 10.0.0.2:1025; liberal 198.51.100.10:40000 203.0.113.1:21; modified 6"},
+			"add 1 198.51.100.10 -> 10.0.0.2:1025; resized 198.51.100.10:40000 203.0.113.1:21 0x4000; modified 6"},
 	}
 	for _, st := range steps {
 		w.packet(nfq.Packet{ID: st.id, Data: st.pkt})
@@ -177,17 +216,19 @@ func TestDecisionOrder(t *testing.T) {
 	if err := rewrite.Decode(rec.out[6], &p); err != nil {
 		t.Fatal(err)
 	}
-	if want := "227 (203,0,113,1,4,1).\r\n"; string(p.Payload) != want {
-		t.Fatalf("227 went out as %q, want %q", p.Payload, want)
-	}
 	pin := rec.pins[1]
-	if !pin.HasMap || pin.Mapping.Dst != netip.MustParseAddrPort("203.0.113.1:1025") || pin.Mapping.ToDst != netip.MustParseAddrPort("10.0.0.2:1025") {
+	pub := pin.Mapping.Dst
+	if !pin.HasMap || pub.Addr() != public.Addr() || pin.Mapping.ToDst != netip.MustParseAddrPort("10.0.0.2:1025") {
 		t.Fatalf("mapping %+v", pin.Mapping)
+	}
+	want227 := fmt.Sprintf("227 (203,0,113,1,%d,%d).\r\n", pub.Port()>>8, pub.Port()&0xff)
+	if string(p.Payload) != want227 {
+		t.Fatalf("227 went out as %q, want %q", p.Payload, want227)
 	}
 
 	// The client's ACK of the longer 227 is shifted back into the
-	// server's sequence space; be_liberal is not set twice.
-	grown := len("203,0,113,1") - len("10,0,0,2")
+	// server's sequence space; the session is not marked resized twice.
+	grown := len(want227) - len(reply)
 	ackOut := s0 + 1 + uint32(len(greeting)+len(reply)+grown)
 	w.packet(nfq.Packet{ID: 7, Data: tcp(t, true, c0+1+uint32(len(pasv)), ackOut, false, "")})
 	if got := rec.take(); got != "modified 7" {
@@ -203,7 +244,7 @@ func TestDecisionOrder(t *testing.T) {
 	// The data connection's conntrack NEW event carries the mark: the
 	// pinhole is used and its mapping goes.
 	w.d.ctEvent(ctnetlink.Event{Type: ctnetlink.EventNew, Info: ctnetlink.Info{Proto: 6, Mark: 0x2000,
-		Orig:  conntrack.Tuple{Src: netip.MustParseAddrPort("198.51.100.10:50000"), Dst: netip.MustParseAddrPort("203.0.113.1:1025")},
+		Orig:  conntrack.Tuple{Src: netip.MustParseAddrPort("198.51.100.10:50000"), Dst: pub},
 		Reply: conntrack.Tuple{Src: netip.MustParseAddrPort("10.0.0.2:1025"), Dst: netip.MustParseAddrPort("198.51.100.10:50000")}}})
 	msgs := w.ctl.take(nil)
 	if len(msgs) != 1 {
@@ -298,9 +339,9 @@ func TestLookupOnAnnouncement(t *testing.T) {
 	if got := rec.take(); got != "accept 1; accept 2; accept 3; accept 4" {
 		t.Fatalf("before the announcement: calls %q", got)
 	}
-	first := "227 Entering Passive Mode (10,0,0,2,117,48).\r\n"
+	first := "227 (10,0,0,2,4,1).\r\n"
 	w.packet(nfq.Packet{ID: 5, Data: tcp(t, false, 5012, 1007, false, first)})
-	want := "resolve; add 1 198.51.100.10 -> 10.0.0.2:30000; liberal 198.51.100.10:40000 203.0.113.1:21; modified 5"
+	want := "resolve; add 1 198.51.100.10 -> 10.0.0.2:1025; resized 198.51.100.10:40000 203.0.113.1:21 0x4000; modified 5"
 	if got := rec.take(); got != want {
 		t.Fatalf("announcement: calls %q, want %q\nlogs:\n%s", got, want, logs.String())
 	}
@@ -337,11 +378,11 @@ func TestResetOrder(t *testing.T) {
 	}
 	rec.take()
 	w.packet(nfq.Packet{ID: 5, Data: tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, port)})
-	want := fmt.Sprintf("resolve; add %d invalid IP -> invalid AddrPort; modified 5", resetPinID(1))
+	want := fmt.Sprintf("resolve; add %d invalid IP -> invalid AddrPort; modified 5", rules.ResetID(1))
 	if got := rec.take(); got != want {
 		t.Fatalf("calls %q, want %q\nlogs:\n%s", got, want, logs.String())
 	}
-	p := rec.pins[resetPinID(1)]
+	p := rec.pins[rules.ResetID(1)]
 	if p.Kind != rules.KindReset || p.Flow != testFlow {
 		t.Fatalf("reset pin %+v, want the flow %v", p, testFlow)
 	}
@@ -366,13 +407,172 @@ func TestResetOrder(t *testing.T) {
 func TestPinIndexForgetsExpired(t *testing.T) {
 	x := pinIndex{byID: map[uint64]pinRec{}, byKey: map[conntrack.Pinhole]uint64{}}
 	t0 := time.Unix(1_700_000_000, 0)
-	x.add(nil, rules.Pin{ID: resetPinID(1), Kind: rules.KindReset, Flow: testFlow, Timeout: 2 * time.Second}, t0)
+	x.add(nil, rules.Pin{ID: rules.ResetID(1), Kind: rules.KindReset, Flow: testFlow, Timeout: 2 * time.Second}, t0)
 	x.add(nil, rules.Pin{ID: 7, Pinhole: conntrack.Pinhole{Src: client.Addr(), Dst: server}, Timeout: time.Minute}, t0.Add(time.Second))
 	if x.len() != 2 {
 		t.Fatalf("%d records, want 2", x.len())
 	}
 	x.add(nil, rules.Pin{ID: 8, Pinhole: conntrack.Pinhole{Src: client.Addr(), Dst: public}, Timeout: time.Minute}, t0.Add(15*time.Second))
-	if _, ok := x.byID[resetPinID(1)]; ok || x.len() != 2 {
+	if _, ok := x.byID[rules.ResetID(1)]; ok || x.len() != 2 {
 		t.Fatalf("expired reset flow still indexed: %d records", x.len())
+	}
+}
+
+// TestUnresizedSessionIsNotMarked: a session whose 227 needs no rewrite
+// (no NAT), or a rewrite of the same length, never changes length: no
+// conntrack update, no be_liberal, no resized mark. One whose 227 must
+// grow is marked once, before the 227 leaves.
+func TestUnresizedSessionIsNotMarked(t *testing.T) {
+	var logs bytes.Buffer
+	w, rec := newTestWorker(t, &logs)
+	w.d.cache.Put(ctnetlink.Info{Proto: 6,
+		Orig:  conntrack.Tuple{Src: client, Dst: server},
+		Reply: conntrack.Tuple{Src: server, Dst: client}})
+	const c0, s0 = 1000, 5000
+	greeting, pasv := "220 ready\r\n", "PASV\r\n"
+	reply := "227 Entering Passive Mode (10,0,0,2,117,48).\r\n"
+	for id, pkt := range [][]byte{
+		tcp(t, true, c0, 0, true, ""),
+		tcp(t, false, s0, c0+1, true, ""),
+		tcp(t, true, c0+1, s0+1, false, ""),
+		tcp(t, false, s0+1, c0+1, false, greeting),
+		tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv),
+		tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
+	} {
+		w.packet(nfq.Packet{ID: uint32(id + 1), Data: pkt})
+	}
+	got := rec.take()
+	if strings.Contains(got, "resized") || strings.Contains(got, "modified") || !strings.Contains(got, "add 1 ") {
+		t.Fatalf("calls %q: want the pinhole, no modified packet and no resized mark", got)
+	}
+	if w.markedResized.Load() != 0 || w.tr.Stats.Resized != 0 || strings.Contains(logs.String(), "session resized") {
+		t.Fatalf("an unresized session was counted or logged as resized:\n%s", logs.String())
+	}
+
+	// DNAT: the 227's address grows by 3 bytes, and its free text
+	// shrinks by as much: rewritten, but the same length, so not
+	// resized either.
+	w1, rec1 := newTestWorker(t, &logs)
+	w1.d.cache.Put(ctnetlink.Info{Proto: 6,
+		Orig:  conntrack.Tuple{Src: client, Dst: public},
+		Reply: conntrack.Tuple{Src: server, Dst: client}})
+	for id, pkt := range [][]byte{
+		tcp(t, true, c0, 0, true, ""),
+		tcp(t, false, s0, c0+1, true, ""),
+		tcp(t, false, s0+1, c0+1, false, greeting),
+		tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv),
+		tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
+	} {
+		w1.packet(nfq.Packet{ID: uint32(id + 1), Data: pkt})
+	}
+	if got := rec1.take(); strings.Contains(got, "resized") || !strings.Contains(got, "modified 5") {
+		t.Fatalf("calls %q: want the 227 rewritten and no resized mark", got)
+	}
+	if w1.markedResized.Load() != 0 || strings.Contains(logs.String(), "session resized") {
+		t.Fatalf("a same-length rewrite marked the session resized:\n%s", logs.String())
+	}
+
+	// DNAT, and a 227 without free text whose port's digits cannot
+	// shrink: the line must grow, the session is resized, once.
+	reply = "227 (10,0,0,2,4,1)\r\n"
+	w2, rec2 := newTestWorker(t, &logs)
+	w2.d.cache.Put(ctnetlink.Info{Proto: 6,
+		Orig:  conntrack.Tuple{Src: client, Dst: public},
+		Reply: conntrack.Tuple{Src: server, Dst: client}})
+	for id, pkt := range [][]byte{
+		tcp(t, true, c0, 0, true, ""),
+		tcp(t, false, s0, c0+1, true, ""),
+		tcp(t, false, s0+1, c0+1, false, greeting),
+		tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv),
+		tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
+		tcp(t, true, c0+1+uint32(len(pasv)), s0+1+uint32(len(greeting)), false, pasv),
+	} {
+		w2.packet(nfq.Packet{ID: uint32(id + 1), Data: pkt})
+	}
+	if got := rec2.take(); strings.Count(got, "resized ") != 1 || strings.Index(got, "resized ") > strings.Index(got, "modified 5") {
+		t.Fatalf("calls %q: want the session marked resized exactly once", got)
+	}
+	if w2.markedResized.Load() != 1 || w2.tr.Stats.Resized != 1 || !strings.Contains(logs.String(), `msg="session resized"`) {
+		t.Fatalf("resized session: marked %d, tracker %d; logs:\n%s", w2.markedResized.Load(), w2.tr.Stats.Resized, logs.String())
+	}
+}
+
+// TestEarlierResizedSessionsReset: control connections that carry the
+// resized mark but are no session of this process were resized by an
+// earlier run: they get reset pins (both directions), at start-up and
+// when the table is rebuilt, and lose them when conntrack destroys them.
+// Closed entries, unmarked ones, other ports and this run's own resized
+// sessions are left alone.
+func TestEarlierResizedSessionsReset(t *testing.T) {
+	var logs bytes.Buffer
+	w, rec := newTestWorker(t, &logs)
+	d := w.d
+	entry := func(cli, srv, pub string, mark uint32, state uint8) ctnetlink.Info {
+		c, s := netip.MustParseAddrPort(cli), netip.MustParseAddrPort(srv)
+		return ctnetlink.Info{Proto: 6, Mark: mark, TCPState: state,
+			Orig:  conntrack.Tuple{Src: c, Dst: netip.MustParseAddrPort(pub)},
+			Reply: conntrack.Tuple{Src: s, Dst: c}}
+	}
+	earlier4 := entry("198.51.100.10:40001", "10.0.0.2:21", "203.0.113.1:21", 0x4000|0x1, 3)
+	earlier6 := entry("[2001:db8::10]:40002", "[fd00::2]:21", "[2001:db8:ffff::1]:21", 0x4000, 3)
+	ours := entry("198.51.100.10:40003", "10.0.0.2:21", "203.0.113.1:21", 0x4000, 3)
+	rec.entries = []ctnetlink.Info{
+		earlier4, earlier6, ours,
+		entry("198.51.100.10:40004", "10.0.0.2:21", "203.0.113.1:21", 0x4000, ctnetlink.TCPStateTimeWait), // closed
+		entry("198.51.100.10:40005", "10.0.0.2:21", "203.0.113.1:21", 0x2000, 3),                          // not resized
+		entry("198.51.100.10:40006", "10.0.0.2:2121", "203.0.113.1:2121", 0x4000, 3),                      // not a control port
+	}
+	d.resized.add(ours.Flow())
+
+	t0 := time.Now()
+	pins := d.resetEarlier(t0)
+	if len(pins) != 2 || pins[0].Flow != earlier4.Flow() || pins[1].Flow != earlier6.Flow() {
+		t.Fatalf("reset pins %+v, want the two earlier-run connections", pins)
+	}
+	for _, p := range pins {
+		if p.Kind != rules.KindReset || p.ID&earlierPinBase != earlierPinBase || p.Timeout != d.cfg.Policy.SessionIdle {
+			t.Errorf("pin %+v: want a reset pin with an earlier-run ID and timeout session_idle", p)
+		}
+		d.pins.add(w, p, t0) // as Run does once the table is open
+	}
+	if n := strings.Count(logs.String(), `msg="resized session from an earlier run: reset"`); n != 2 {
+		t.Fatalf("%d reset log lines, want 2:\n%s", n, logs.String())
+	}
+	if again := d.resetEarlier(t0); len(again) != 0 {
+		t.Fatalf("the same connections reset twice: %+v", again)
+	}
+
+	// The table goes missing; meanwhile another marked connection shows
+	// up. The rebuild puts back the resets and adds the new one.
+	later := entry("198.51.100.12:40007", "10.0.0.2:21", "203.0.113.1:21", 0x4000, 3)
+	rec.entries = append(rec.entries, later)
+	rec.missing = true
+	rec.take()
+	d.watchdog()
+	if got := rec.take(); got != "dump 2; dump 10; rebuild 3" {
+		t.Fatalf("watchdog: calls %q", got)
+	}
+	flows := map[conntrack.Flow]bool{}
+	for _, p := range rec.rebuilt {
+		flows[p.Flow] = true
+	}
+	if len(flows) != 3 || !flows[later.Flow()] || !flows[earlier4.Flow()] || !flows[earlier6.Flow()] {
+		t.Fatalf("rebuilt with %+v", rec.rebuilt)
+	}
+
+	// conntrack destroys an earlier connection: its reset pin goes.
+	d.ctEvent(ctnetlink.Event{Type: ctnetlink.EventDestroy, Info: earlier4})
+	for _, m := range w.ctl.take(nil) {
+		w.control(m, time.Now())
+	}
+	id := pins[0].ID
+	if got := rec.take(); !strings.Contains(got, fmt.Sprintf("remove %d", id)) {
+		t.Fatalf("destroy of an earlier resized connection: calls %q, want its reset pin removed", got)
+	}
+	if _, ok := rec.pins[id]; ok || d.pins.len() != 2 {
+		t.Fatalf("reset pin still there: kernel %v, index %d", rec.pins, d.pins.len())
+	}
+	if live, total := d.earlier.counts(); live != 2 || total != 3 {
+		t.Fatalf("earlier resets: %d live, %d in all; want 2 and 3", live, total)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/ftpalg/ftpalg/ctnetlink"
 	"github.com/ftpalg/ftpalg/nfq"
 	"github.com/ftpalg/ftpalg/rules"
+	"golang.org/x/sync/errgroup"
 )
 
 // The daemon: one worker per queue (its own Tracker, fed in packet order),
@@ -28,17 +29,14 @@ const (
 )
 
 // The daemon's seams, in its own terms. The real parts are *rules.Table,
-// *ctnetlink.Conn and *nfq.Queue; worker_test.go replaces them with
+// *ctnetlink.Conn and *nfq.Queue (the table's seam is rules.Interface, which
+// rules.Memory implements too); worker_test.go replaces them with
 // recording fakes to check the order of what a decision does.
 type (
-	pinholeTable interface {
-		Apply(rules.Change) error
-		Present() (bool, error)
-		Rebuild([]rules.Pin) error
-	}
 	kernelConntrack interface {
 		Resolve(conntrack.Flow) (ctnetlink.Info, error)
-		SetLiberal(orig conntrack.Tuple) error
+		SetResized(orig conntrack.Tuple, mark uint32) error
+		Dump(family uint8, keep func(ctnetlink.Info) bool) ([]ctnetlink.Info, error)
 	}
 	verdicter interface {
 		Accept(id uint32) error
@@ -47,18 +45,101 @@ type (
 	}
 )
 
-type daemon struct {
+type Engine struct {
 	cfg    config.Config
 	log    *slog.Logger
-	table  pinholeTable
+	table  rules.Interface
 	ct     kernelConntrack
 	cache  *ctnetlink.Cache
 	ports  *conntrack.PortRegistry
 	budget *conntrack.Budget // the client and total pinhole limits, shared by the workers
 	pins   pinIndex
+	// resized: the control connections this process marked resized and
+	// whose sessions have not ended. Any other connection carrying the
+	// resized mark was resized by an earlier run.
+	resized flowSet
+	// earlier: connections resized by an earlier run, which this one
+	// rejects with resets (pin ID by flow) until their conntrack entry
+	// goes.
+	earlier earlierResets
 
 	workers []*worker
 	ctStats ctnetlink.ListenStats
+}
+
+// flowSet is a set of flows safe for concurrent use.
+type flowSet struct {
+	mu sync.Mutex
+	m  map[conntrack.Flow]bool
+}
+
+func (s *flowSet) add(f conntrack.Flow) {
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[conntrack.Flow]bool{}
+	}
+	s.m[f] = true
+	s.mu.Unlock()
+}
+
+func (s *flowSet) remove(f conntrack.Flow) {
+	s.mu.Lock()
+	delete(s.m, f)
+	s.mu.Unlock()
+}
+
+func (s *flowSet) has(f conntrack.Flow) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[f]
+}
+
+// earlierResets holds the reset pins of connections resized by an
+// earlier run. mu guards ids, next and total.
+type earlierResets struct {
+	mu    sync.Mutex
+	ids   map[conntrack.Flow]uint64
+	next  uint64
+	total int // ever reset
+}
+
+// earlierPinBase marks the pin IDs of earlier-run resets: bit 63 as any
+// reset, bit 62 so that they never meet rules.ResetID of a session (session
+// IDs stay far below 1<<62).
+const earlierPinBase = 1<<63 | 1<<62
+
+// add records flow and returns its pin ID, false if it is already there.
+func (e *earlierResets) add(flow conntrack.Flow) (uint64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.ids[flow]; ok {
+		return 0, false
+	}
+	if e.ids == nil {
+		e.ids = map[conntrack.Flow]uint64{}
+	}
+	e.next++
+	e.total++
+	id := earlierPinBase | e.next
+	e.ids[flow] = id
+	return id, true
+}
+
+// take removes flow and returns its pin ID, if it was there.
+func (e *earlierResets) take(flow conntrack.Flow) (uint64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	id, ok := e.ids[flow]
+	if ok {
+		delete(e.ids, flow)
+	}
+	return id, ok
+}
+
+func (e *earlierResets) counts() (live, total int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.ids), e.total
 }
 
 // pinIndex knows every pinhole in the kernel: which worker owns it (to
@@ -144,9 +225,10 @@ func (x *pinIndex) len() int {
 	return len(x.byID)
 }
 
-// runDaemon runs until ctx ends, then removes what it installed.
-func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	d := &daemon{
+// New returns an engine for cfg that logs to log. It opens nothing: Run
+// does.
+func New(cfg config.Config, log *slog.Logger) *Engine {
+	return &Engine{
 		cfg:    cfg,
 		log:    log,
 		cache:  ctnetlink.NewCache(),
@@ -154,6 +236,14 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		budget: conntrack.NewBudget(),
 		pins:   pinIndex{byID: make(map[uint64]pinRec), byKey: make(map[conntrack.Pinhole]uint64)},
 	}
+}
+
+// Run opens the kernel parts (conntrack, the queues, the table), runs the
+// workers, the conntrack listener and the watchdog until ctx is done, then
+// takes everything down in order: queues unbound, workers stopped, table
+// deleted. It returns the first error that stopped it, nil after ctx.
+func (d *Engine) Run(ctx context.Context) error {
+	cfg := d.cfg
 	ct, err := ctnetlink.Dial(0)
 	if err != nil {
 		return err
@@ -161,9 +251,12 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer ct.Close()
 	d.ct = ct
 
+	// The long-lived tasks (a worker per queue, the conntrack listener)
+	// run under one errgroup each; the watchdog runs here. Workers stop
+	// only after their queues are unbound (their context is not ctx).
 	wctx, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
-	var wg sync.WaitGroup
+	var workers errgroup.Group
 	for i := 0; i < int(cfg.Queue.Count); i++ {
 		w, err := newWorker(d, i)
 		if err != nil {
@@ -179,12 +272,12 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	lctx, stopListen := context.WithCancel(ctx)
-	listenDone := make(chan struct{})
-	go func() {
-		defer close(listenDone)
+	var listener errgroup.Group
+	listener.Go(func() error {
 		sub.Run(lctx, &d.ctStats, d.ctEvent, d.rateLimited("conntrack events"))
-	}()
-	defer func() { stopListen(); <-listenDone }()
+		return nil
+	})
+	defer func() { stopListen(); listener.Wait() }()
 	// Queues are bound before the divert rules exist, so that no packet
 	// is diverted to a queue nobody reads.
 	conntrackOnQueue := false
@@ -197,15 +290,18 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		w.q, w.queue = q, q
 		conntrackOnQueue = q.Conntrack()
-		wg.Add(1)
-		go func() { defer wg.Done(); w.run(wctx) }()
+		workers.Go(func() error { w.run(wctx); return nil })
 	}
 	defer func() {
 		d.closeQueues()
 		stopWorkers()
-		wg.Wait()
+		workers.Wait()
 	}()
 
+	// Control connections an earlier ftpalg resized: their sequence
+	// offsets died with it, so they cannot go on. They are rejected with
+	// resets from the moment the table exists (it is built with them).
+	earlier := d.resetEarlier(time.Now())
 	table, err := rules.Open(rules.Spec{
 		Table:        cfg.Table,
 		Hooks:        cfg.Hooks,
@@ -214,11 +310,15 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		QueueCount:   cfg.Queue.Count,
 		FailOpen:     cfg.Queue.FailOpen,
 		Mark:         cfg.Pinhole.Mark,
-	})
+		ResizedMark:  cfg.Divert.ResizedMark,
+	}, earlier...)
 	if err != nil {
 		return err
 	}
 	d.table = table
+	for _, p := range earlier {
+		d.pins.add(d.workers[0], p, time.Now())
+	}
 	defer func() {
 		if err := table.Close(); err != nil {
 			d.log.Error("remove table", "table", cfg.Table, "err", err)
@@ -229,7 +329,8 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	d.log.Info("ready", "table", "inet "+cfg.Table, "divert", table.Divert().String(), "hooks", cfg.Hooks,
 		"queues", queueRange(cfg.Queue.Num, cfg.Queue.Count), "fail_open", cfg.Queue.FailOpen,
-		"control_ports", cfg.ControlPorts, "tls", tlsSummary(cfg), "violation", cfg.Policy.Violation.String(), "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark), "conntrack_on_queue", conntrackOnQueue)
+		"control_ports", cfg.ControlPorts, "tls", tlsSummary(cfg), "violation", cfg.Policy.Violation.String(), "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark),
+		"resized_mark", fmt.Sprintf("%#x", cfg.Divert.ResizedMark), "earlier_resized_reset", len(earlier), "conntrack_on_queue", conntrackOnQueue)
 
 	watch := time.NewTicker(watchdogEvery)
 	defer watch.Stop()
@@ -252,7 +353,7 @@ func queueRange(num, count uint16) string {
 	return fmt.Sprintf("%d-%d", num, num+count-1)
 }
 
-func (d *daemon) closeQueues() {
+func (d *Engine) closeQueues() {
 	for _, w := range d.workers {
 		if w.queue != nil {
 			w.queue.Close()
@@ -261,7 +362,7 @@ func (d *daemon) closeQueues() {
 }
 
 // watchdog puts the table back if someone deleted it (nft flush ruleset).
-func (d *daemon) watchdog() {
+func (d *Engine) watchdog() {
 	ok, err := d.table.Present()
 	if err != nil {
 		d.log.Warn("table check failed", "table", d.cfg.Table, "err", err)
@@ -270,17 +371,62 @@ func (d *daemon) watchdog() {
 	if ok {
 		return
 	}
-	pins := d.pins.snapshot(time.Now())
+	now := time.Now()
+	pins := d.pins.snapshot(now)
+	// While the table was missing, nothing was diverted; look for
+	// resized connections this process does not know (again).
+	earlier := d.resetEarlier(now)
+	pins = append(pins, earlier...)
 	if err := d.table.Rebuild(pins); err != nil {
 		d.log.Error("table missing; rebuild failed", "table", "inet "+d.cfg.Table, "err", err)
 		return
 	}
+	for _, p := range earlier {
+		d.pins.add(d.workers[0], p, now)
+	}
 	d.log.Warn("table restored", "table", "inet "+d.cfg.Table, "pinholes", len(pins))
+}
+
+// resetEarlier finds the control connections in conntrack that carry the
+// resized mark but are not sessions this process resized: an earlier
+// ftpalg changed their length, and the sequence offsets that kept them
+// consistent died with it. Such a session can never be continued, nor
+// taken for an unresized one (its peers' sequence numbers disagree by
+// the lost offsets), so each gets reset pins: the divert chain answers
+// its next packets, either way, with TCP resets. The pins last
+// policy.session_idle (at least closed_linger) and go when the
+// connection's conntrack entry does. Entries already closed are left
+// alone. It returns the new pins; the caller installs them.
+func (d *Engine) resetEarlier(now time.Time) []rules.Pin {
+	mark := d.cfg.Divert.ResizedMark
+	keep := func(i ctnetlink.Info) bool {
+		return d.isControl(i.Reply.Src.Port()) && i.Mark&mark == mark && !i.Closed() && !d.resized.has(i.Flow())
+	}
+	timeout := max(d.cfg.Policy.SessionIdle, d.cfg.Policy.ClosedLinger, rules.MinTimeout)
+	var pins []rules.Pin
+	for _, fam := range []uint8{2, 10} { // AF_INET, AF_INET6
+		found, err := d.ct.Dump(fam, keep)
+		if err != nil {
+			d.log.Error("cannot list conntrack entries: resized sessions of an earlier run, if any, are not reset", "err", err)
+			return pins
+		}
+		for _, info := range found {
+			flow := info.Flow()
+			id, ok := d.earlier.add(flow)
+			if !ok {
+				continue
+			}
+			pins = append(pins, rules.Pin{ID: id, Kind: rules.KindReset, Flow: flow, Timeout: timeout})
+			d.log.Warn("resized session from an earlier run: reset", "client", flow.Client, "server", flow.Server,
+				"mark", fmt.Sprintf("%#x", info.Mark), "timeout", timeout.String())
+		}
+	}
+	return pins
 }
 
 // ctEvent handles one conntrack event on the listener goroutine: it must
 // not block.
-func (d *daemon) ctEvent(e ctnetlink.Event) {
+func (d *Engine) ctEvent(e ctnetlink.Event) {
 	info := e.Info
 	if d.isControl(info.Reply.Src.Port()) {
 		switch e.Type {
@@ -293,6 +439,11 @@ func (d *daemon) ctEvent(e ctnetlink.Event) {
 		case ctnetlink.EventDestroy:
 			flow := info.Flow()
 			d.cache.Delete(flow)
+			if id, ok := d.earlier.take(flow); ok {
+				// An earlier run's resized connection is gone: stop
+				// resetting its 4-tuple, which a new connection may reuse.
+				d.workers[0].send(ctlMsg{kind: ctlForget, id: id, flow: flow})
+			}
 			for _, w := range d.workers {
 				w.send(ctlMsg{kind: ctlEndFlow, flow: flow, closed: info.Closed()})
 			}
@@ -310,7 +461,7 @@ func (d *daemon) ctEvent(e ctnetlink.Event) {
 	}
 }
 
-func (d *daemon) isControl(port uint16) bool {
+func (d *Engine) isControl(port uint16) bool {
 	for _, p := range d.cfg.ControlPorts {
 		if p == port {
 			return true
@@ -320,7 +471,7 @@ func (d *daemon) isControl(port uint16) bool {
 }
 
 // rateLimited returns an error sink that logs at most once a second.
-func (d *daemon) rateLimited(what string) func(error) {
+func (d *Engine) rateLimited(what string) func(error) {
 	var mu sync.Mutex
 	var last time.Time
 	var suppressed int
@@ -336,7 +487,7 @@ func (d *daemon) rateLimited(what string) func(error) {
 	}
 }
 
-func (d *daemon) logStats() {
+func (d *Engine) logStats() {
 	for _, w := range d.workers {
 		qs := w.queue.Stats()
 		w.mu.Lock()
@@ -346,10 +497,13 @@ func (d *daemon) logStats() {
 			"recv_errors", qs.RecvErrors, "verdicts", qs.Verdicts, "verdict_errors", qs.VerdictErrors,
 			"backlog_drops", w.backlogDrops.Load(), "sessions", ts.SessionsStarted, "rewrites", ts.Rewrites,
 			"refusals", ts.Refusals, "pinholes", ts.PinholesOpened, "modified", ts.Modified, "held", ts.Held,
-			"sessions_ended", ts.SessionsEnded, "tracked", live, "tracked_pinholes", livePins)
+			"sessions_ended", ts.SessionsEnded, "tracked", live, "tracked_pinholes", livePins,
+			"resized", ts.Resized, "marked_resized", w.markedResized.Load(), "mark_errors", w.markErrors.Load())
 	}
+	earlierLive, earlierTotal := d.earlier.counts()
 	d.log.Info("conntrack stats", "events", d.ctStats.Events.Load(), "overruns", d.ctStats.Overruns.Load(),
-		"errors", d.ctStats.Errors.Load(), "cached", d.cache.Len(), "pinholes", d.pins.len())
+		"errors", d.ctStats.Errors.Load(), "cached", d.cache.Len(), "pinholes", d.pins.len(),
+		"earlier_resized_reset", earlierTotal, "earlier_resized_live", earlierLive)
 }
 
 // addrString prints an invalid address as "".

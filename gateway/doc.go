@@ -1,0 +1,20 @@
+// Package gateway is ftpalg's running engine: it binds the queues (package
+// nfq), keeps the table (package rules), listens to conntrack (package
+// ctnetlink) and feeds every control packet through a conntrack.Tracker,
+// carrying out what the Tracker decides before the packet's verdict.
+//
+//   - Engine: New(cfg, log).Run(ctx). The long-lived tasks, a worker per
+//     queue and the conntrack event listener, run under errgroups; Run
+//     itself runs the watchdog that rebuilds a flushed table.
+//   - A worker owns one queue's Tracker: it takes packets from the
+//     queue's reader (bounded backlog: when full, a packet is accepted
+//     uninspected and counted), applies each Result's table Change (built
+//     by rules.Translator) and conntrack updates (a resized session's mark
+//     and be_liberal) before its verdicts, and takes control messages
+//     (pinhole used, flow ended) from its inbox.
+//   - The pinhole index knows which worker owns each element (to route
+//     conntrack events) and what a rebuild must put back.
+//
+// The kernel is reached through three seams (the table, conntrack and the
+// verdicts), each with a recording fake in the tests (worker_test.go).
+package gateway
