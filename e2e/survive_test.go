@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -217,8 +218,9 @@ func (l *survivalLab) controlEntry(t *testing.T, s *survivor) (ctnetlink.Info, b
 	return ctnetlink.Info{}, false
 }
 
-// expectNotLiberal requires be_liberal unset, in both directions, on s's
-// control entry: the kernel tracks its window as for any connection.
+// expectNotLiberal requires be_liberal unset, in both directions, and no
+// resized bit in the ct mark on s's control entry: the kernel tracks its
+// window as for any connection, and a later ftpalg leaves it alone.
 func (l *survivalLab) expectNotLiberal(t *testing.T, s *survivor, when string) {
 	t.Helper()
 	e, ok := l.controlEntry(t, s)
@@ -228,6 +230,9 @@ func (l *survivalLab) expectNotLiberal(t *testing.T, s *survivor, when string) {
 	}
 	if e.Liberal() || e.TCPFlags[0]&liberalFlag != 0 || e.TCPFlags[1]&liberalFlag != 0 {
 		t.Errorf("%s: be_liberal set on its control entry %s (tcp flags %#x/%#x, mark %#x)", s, when, e.TCPFlags[0], e.TCPFlags[1], e.Mark)
+	}
+	if e.Mark&resizedMark != 0 {
+		t.Errorf("%s: its control entry carries the resized bit %s (mark %#x)", s, when, e.Mark)
 	}
 }
 
@@ -396,10 +401,21 @@ func TestSessionsOutliveFtpalg(t *testing.T) {
 		l.after(t, d, mark, ss, false)
 	})
 
-	// The resized session (its 227 had no free text to give): what ftpalg
-	// does with it when it restarts.
+	// The resized session (its 227 had too little free text to give)
+	// depends on ftpalg: it is marked in conntrack (be_liberal, resized
+	// bit); with ftpalg dead its commands cross unadjusted and go
+	// unanswered (recorded, README Known limits); the new ftpalg finds it
+	// by its mark and resets it at its next segment.
 	run("resized-kill-9", func(t *testing.T) {
 		r := l.open(t, d, l.resizer, true)
+		if _, ok := d.WaitFor(2*time.Second, msg("session resized", "client", r.client.String())); !ok {
+			t.Errorf("%s: no \"session resized\"", r)
+		}
+		if e, ok := l.controlEntry(t, r); !ok {
+			t.Errorf("%s: no conntrack entry", r)
+		} else if !e.Liberal() || e.Mark&resizedMark == 0 {
+			t.Errorf("%s: control entry be_liberal %v, mark %#x; want be_liberal and the resized bit %#x", r, e.Liberal(), e.Mark, resizedMark)
+		}
 		if err := d.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -407,15 +423,17 @@ func TestSessionsOutliveFtpalg(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := r.c.Send("NOOP"); err == nil {
-			t.Logf("resized session, ftpalg dead: NOOP: %s", replyOutcome(r.c, 3*time.Second))
+			t.Logf("%s, ftpalg dead: NOOP: %s", r, replyOutcome(r.c, 1500*time.Millisecond))
 		}
 		restart(t)
-		r.c.DataTO, r.c.ConnectTO = 4*time.Second, 2*time.Second
+		e, ok := d.WaitFor(2*time.Second, msg("resized session from an earlier run: reset", "client", r.client.String()))
+		if !ok {
+			t.Fatalf("the new ftpalg did not report %s as a resized session of an earlier run", r)
+		}
+		t.Logf("new ftpalg: %s", e.Raw)
 		r.c.Timeout = 3 * time.Second
-		_, err := r.c.Retr(PASV, smallPath)
-		t.Logf("resized session after the restart: PASV download: %v", err)
-		for _, e := range sessionLog(d, 0, r.client) {
-			t.Logf("new ftpalg: %s", e.Raw)
+		if _, _, err := r.c.Cmd("NOOP"); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("%s after the restart: NOOP: %v, want a connection reset", r, err)
 		}
 		r.c.Close()
 	})
