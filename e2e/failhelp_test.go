@@ -324,12 +324,16 @@ func startTalkers(t testing.TB, g *gwLab, dial netip.AddrPort) []*talker {
 		if _, err := c.Retr(mode, smallPath); err != nil {
 			t.Fatal(err)
 		}
-		tk := &talker{name: map[Mode]string{EPSV: "EPSV", PASV: "rewritten PASV"}[mode], c: c,
-			stop: make(chan struct{}), done: make(chan string, 1)}
-		go tk.loop()
-		out = append(out, tk)
+		out = append(out, startTalker(map[Mode]string{EPSV: "EPSV", PASV: "rewritten PASV"}[mode], c))
 	}
 	return out
+}
+
+// startTalker starts the NOOP loop of an open session.
+func startTalker(name string, c *FTPClient) *talker {
+	tk := &talker{name: name, c: c, stop: make(chan struct{}), done: make(chan string, 1)}
+	go tk.loop()
+	return tk
 }
 
 func (tk *talker) loop() {
@@ -358,6 +362,18 @@ func (tk *talker) loop() {
 func (tk *talker) finish() string {
 	close(tk.stop)
 	return <-tk.done
+}
+
+// finishTalkers stops the loops and requires every NOOP answered.
+func finishTalkers(t testing.TB, talkers []*talker, when string) {
+	t.Helper()
+	for _, tk := range talkers {
+		if out := tk.finish(); strings.HasPrefix(out, "ok") {
+			t.Logf("%s session %s: %s", tk.name, when, out)
+		} else {
+			t.Errorf("the %s session did not get %s: %s", tk.name, when, out)
+		}
+	}
 }
 
 // linkRxDropped is an interface's receive drop counter (ip -s link).

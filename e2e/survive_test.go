@@ -454,21 +454,7 @@ func TestSessionsOutliveFtpalg(t *testing.T) {
 func talk(ss []*survivor) []*talker {
 	var out []*talker
 	for _, s := range ss {
-		tk := &talker{name: s.String(), c: s.c, stop: make(chan struct{}), done: make(chan string, 1)}
-		go tk.loop()
-		out = append(out, tk)
+		out = append(out, startTalker(s.srv.Kind+" "+s.client.String(), s.c))
 	}
 	return out
-}
-
-// finishTalkers stops the loops and requires every NOOP answered.
-func finishTalkers(t *testing.T, talkers []*talker, when string) {
-	t.Helper()
-	for _, tk := range talkers {
-		if out := tk.finish(); strings.HasPrefix(out, "ok") {
-			t.Logf("%s %s: %s", tk.name, when, out)
-		} else {
-			t.Errorf("%s %s: %s", tk.name, when, out)
-		}
-	}
 }
