@@ -236,6 +236,32 @@ func (l *survivalLab) expectNotLiberal(t *testing.T, s *survivor, when string) {
 	}
 }
 
+// firstPasvAfterGap records what becomes of the first PASV after segments
+// of s crossed the gateway without ftpalg while ftpalg kept its state of
+// the session (its table flushed). That PASV lies beyond bytes ftpalg
+// never saw (the NOOP), and the server's acknowledgement of them came in
+// its 200, which ftpalg did not see either: the PASV is held for the hold
+// timeout and then passes uninspected (README, Known limits: segments
+// beyond a gap), so its 227 is unpaired and reaches the client
+// unrewritten. Known limit, recorded rather than asserted; the PASV after
+// it (after) must be rewritten.
+func (s *survivor) firstPasvAfterGap(t *testing.T) {
+	t.Helper()
+	s.c.Timeout = 5 * time.Second
+	switch got, err := s.c.Retr(PASV, smallPath); {
+	case err == nil:
+		small, _ := testFiles()
+		if string(got) != string(small) {
+			t.Errorf("%s: first PASV after the gap: got %d bytes, want %d", s, len(got), len(small))
+		}
+		t.Logf("%s: first PASV after the gap rewritten, transfer complete", s)
+	case strings.Contains(err.Error(), "not rewritten"):
+		t.Logf("%s: known limit: the first PASV after the gap passed uninspected: %v", s, err)
+	default:
+		t.Errorf("%s: first PASV after the gap: %v", s, err)
+	}
+}
+
 // after is what every case ends with, ftpalg running (d): the next PASV
 // on the same control connection is rewritten at the same length and its
 // transfer is byte-exact, be_liberal is still unset, and the session ends
@@ -311,21 +337,35 @@ func TestSessionsOutliveFtpalg(t *testing.T) {
 	})
 
 	// A ruleset reload (flush ruleset, then the administrator's rules):
-	// ftpalg's table is gone until its watchdog restores it. The sessions
-	// send NOOPs all along.
+	// ftpalg's table is gone until its watchdog restores it (within
+	// 250 ms). Each session sends a NOOP at once; the table must still be
+	// missing once all are answered, else the watchdog was quicker and
+	// the reload is repeated.
 	run("flush-ruleset", func(t *testing.T) {
 		ss := l.openAll(t, d)
-		talkers := talk(ss)
-		time.Sleep(100 * time.Millisecond)
 		mark := d.Mark()
-		start := time.Now()
-		if out, err := l.GW.RunInput([]byte(reloadScript(l.admin)), "nft", "-f", "-"); err != nil {
-			t.Fatalf("nft -f (flush ruleset + admin ruleset): %v\n%s", err, out)
+		inGap := false
+		for try := 1; try <= 5 && !inGap; try++ {
+			m := d.Mark()
+			start := time.Now()
+			if out, err := l.GW.RunInput([]byte(reloadScript(l.admin)), "nft", "-f", "-"); err != nil {
+				t.Fatalf("nft -f (flush ruleset + admin ruleset): %v\n%s", err, out)
+			}
+			for _, s := range ss {
+				s.noop(t, "right after the flush")
+			}
+			answered := time.Since(start)
+			inGap = !tableExists(l.GW, l.cfg.Table)
+			expectLogged(t, d, m, 3*time.Second, `"table restored"`, msg("table restored"))
+			t.Logf("reload %d: NOOPs answered %v after the flush, table still missing then: %v; restored after %v",
+				try, answered.Round(time.Millisecond), inGap, time.Since(start).Round(time.Millisecond))
 		}
-		expectLogged(t, d, mark, 3*time.Second, `"table restored"`, msg("table restored"))
-		t.Logf("table restored %v after the flush", time.Since(start).Round(time.Millisecond))
-		time.Sleep(200 * time.Millisecond)
-		finishTalkers(t, talkers, "through the flush")
+		if !inGap {
+			t.Errorf("5 times the watchdog restored the table before the NOOPs were answered: nothing crossed the gap")
+		}
+		for _, s := range ss {
+			s.firstPasvAfterGap(t)
+		}
 		l.after(t, d, mark, ss, true)
 	})
 
