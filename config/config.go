@@ -3,7 +3,10 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ftpalg/ftpalg/conntrack"
@@ -29,6 +32,8 @@ type Config struct {
 	// Policy is what the inspector enforces. Policy.PinholeTimeout must
 	// equal Pinhole.Timeout; Parse keeps the two in step.
 	Policy conntrack.Policy
+	// Metrics is the Prometheus endpoint, off unless Metrics.Listen is set.
+	Metrics Metrics
 }
 
 // Log is how ftpalg logs.
@@ -79,6 +84,13 @@ type Divert struct {
 	// it from an earlier run are reset. Must not share bits with
 	// Pinhole.Mark.
 	ResizedMark uint32
+}
+
+// Metrics is where ftpalg serves its Prometheus metrics.
+type Metrics struct {
+	// Listen is the TCP address host:port of the HTTP server that serves
+	// /metrics, e.g. "127.0.0.1:9127". Empty (the default) serves nothing.
+	Listen string
 }
 
 // Limits of settings that are ftpalg's own (the policy's are checked by
@@ -254,6 +266,49 @@ func (c Config) validate(at lines) error {
 	if err := c.Policy.Validate(); err != nil {
 		key := policyCulprit(c, at, err)
 		return &Error{Line: at[key], Key: key, Err: err}
+	}
+
+	if c.Metrics.Listen != "" {
+		if err := checkListen(c.Metrics.Listen); err != nil {
+			return at.errorf("metrics.listen", "%v", err)
+		}
+	}
+	return nil
+}
+
+// checkListen checks a TCP listen address host:port: the host is empty
+// (every address), an IP address or a host name; the port is a number
+// 1-65535.
+func checkListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port, like 127.0.0.1:9127 or [::1]:9127", clip(s))
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 || port[0] == '0' {
+		return fmt.Errorf("port %q in %q is not a number 1-65535", clip(port), clip(s))
+	}
+	if host == "" {
+		return nil
+	}
+	if strings.Contains(host, "%") {
+		return fmt.Errorf("host %q in %q: zones are not supported", clip(host), clip(s))
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if len(host) > 253 {
+		return fmt.Errorf("host name in %q is longer than 253 characters", clip(s))
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("host %q in %q is neither an IP address nor a host name", clip(host), clip(s))
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return fmt.Errorf("host %q in %q is neither an IP address nor a host name", clip(host), clip(s))
+			}
+		}
 	}
 	return nil
 }
