@@ -65,6 +65,7 @@ type Engine struct {
 
 	workers []*worker
 	ctStats ctnetlink.ListenStats
+	met     engineMetrics // metrics.go
 }
 
 // flowSet is a set of flows safe for concurrent use.
@@ -244,6 +245,11 @@ func New(cfg config.Config, log *slog.Logger) *Engine {
 // deleted. It returns the first error that stopped it, nil after ctx.
 func (d *Engine) Run(ctx context.Context) error {
 	cfg := d.cfg
+	metrics, err := d.listenMetrics()
+	if err != nil {
+		return err
+	}
+	defer metrics.stop()
 	ct, err := ctnetlink.Dial(0)
 	if err != nil {
 		return err
@@ -327,6 +333,7 @@ func (d *Engine) Run(ctx context.Context) error {
 		}
 	}()
 
+	metrics.serve()
 	d.log.Info("ready", "table", "inet "+cfg.Table, "divert", table.Divert().String(), "hooks", cfg.Hooks,
 		"queues", queueRange(cfg.Queue.Num, cfg.Queue.Count), "fail_open", cfg.Queue.FailOpen,
 		"control_ports", cfg.ControlPorts, "tls", tlsSummary(cfg), "violation", cfg.Policy.Violation.String(), "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark),
@@ -377,7 +384,7 @@ func (d *Engine) watchdog() {
 	// resized connections this process does not know (again).
 	earlier := d.resetEarlier(now)
 	pins = append(pins, earlier...)
-	if err := d.table.Rebuild(pins); err != nil {
+	if err := d.rebuildTable(pins); err != nil {
 		d.log.Error("table missing; rebuild failed", "table", "inet "+d.cfg.Table, "err", err)
 		return
 	}
