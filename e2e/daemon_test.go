@@ -37,6 +37,8 @@ type DaemonConfig struct {
 	// PolicyExtra is more policy settings as YAML flow-mapping entries,
 	// e.g. "closed_linger: 10s".
 	PolicyExtra string
+	// MetricsListen is metrics.listen, e.g. "127.0.0.1:9127".
+	MetricsListen string
 }
 
 func gatewayConfig() DaemonConfig {
@@ -76,6 +78,10 @@ func (c DaemonConfig) YAML() string {
 	if c.PolicyExtra != "" {
 		extra += ", " + c.PolicyExtra
 	}
+	var metrics string
+	if c.MetricsListen != "" {
+		metrics = fmt.Sprintf("metrics: {listen: %q}\n", c.MetricsListen)
+	}
 	return fmt.Sprintf(`log: {level: %s, format: json}
 queue: {num: %d, count: %d, fail_open: %v}
 control_ports: %s
@@ -83,7 +89,7 @@ hooks: [%s]
 table: %s
 pinhole: {timeout: %s, mark: 0x%x}
 policy: {min_data_port: 1024, bounce_check: true, max_pinholes: %d%s}
-`, c.LogLevel, c.Queue, c.Queues, c.FailOpen, ports, strings.Join(c.Hooks, ", "), c.Table, c.Timeout, c.Mark, c.MaxPinholes, extra)
+`, c.LogLevel, c.Queue, c.Queues, c.FailOpen, ports, strings.Join(c.Hooks, ", "), c.Table, c.Timeout, c.Mark, c.MaxPinholes, extra) + metrics
 }
 
 // LogEntry is one line of ftpalg's log.

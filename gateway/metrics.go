@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ftpalg/ftpalg/conntrack"
@@ -381,6 +382,9 @@ func (d *Engine) listenMetrics() (*metricsServer, error) {
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EAFNOSUPPORT) {
+		return nil, fmt.Errorf("metrics: %w (under systemd, the unit's RestrictAddressFamilies must allow AF_INET and AF_INET6: see README, Metrics)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
