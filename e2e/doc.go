@@ -66,6 +66,10 @@
 // "refused-by-ftpalg-..." of the same length) straight to each server and
 // requires a 4xx/5xx answer; REFUSALS.md summarizes the answers.
 //
+// TestMetrics (metrics_test.go) runs ftpalg with metrics.listen and
+// scrapes /metrics from inside the gateway namespace before, during and
+// after a passive download behind DNAT.
+//
 // Every transfer is checked byte for byte (SHA-256). Addresses are taken
 // only from documentation and private ranges and are used only inside the
 // lab's namespaces.
