@@ -29,7 +29,9 @@ func TestCheckReload(t *testing.T) {
 		{"nothing", func(c *config.Config) {}, ""},
 		{"log.level", func(c *config.Config) { c.Log.Level = slog.LevelDebug }, ""},
 		{"policy.min_data_port", func(c *config.Config) { c.Policy.MinDataPort = 40000 }, ""},
-		{"policy limits", func(c *config.Config) { c.Policy.MaxPinholes, c.Policy.MaxClientPinholes, c.Policy.MaxTotalPinholes = 2, 3, 4 }, ""},
+		{"policy limits", func(c *config.Config) {
+			c.Policy.MaxPinholes, c.Policy.MaxClientPinholes, c.Policy.MaxTotalPinholes = 2, 3, 4
+		}, ""},
 		{"policy.violation", func(c *config.Config) { c.Policy.Violation = conntrack.ViolationReset }, ""},
 		{"timeouts", func(c *config.Config) {
 			c.Pinhole.Timeout, c.Policy.PinholeTimeout = 5*time.Second, 5*time.Second

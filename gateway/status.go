@@ -38,12 +38,12 @@ type StatusRequest struct {
 
 // StatusReply is the daemon's answer.
 type StatusReply struct {
-	Error    string          `json:"error,omitempty"`
-	Time     time.Time       `json:"time"`
-	Table    string          `json:"table,omitempty"`
-	Sessions []SessionStatus `json:"sessions"`
-	Totals   StatusTotals    `json:"totals"`
-	Queues   []QueueStatus   `json:"queues"`
+	Error     string          `json:"error,omitempty"`
+	Time      time.Time       `json:"time"`
+	Table     string          `json:"table,omitempty"`
+	Sessions  []SessionStatus `json:"sessions"`
+	Totals    StatusTotals    `json:"totals"`
+	Queues    []QueueStatus   `json:"queues"`
 	Conntrack struct {
 		Events   uint64 `json:"events"`
 		Overruns uint64 `json:"overruns"`
@@ -241,7 +241,9 @@ func sessionStatus(queue uint16, s conntrack.SessionInfo) SessionStatus {
 }
 
 // seconds rounds d to milliseconds, in seconds.
-func seconds(d time.Duration) float64 { return float64(d.Round(time.Millisecond)) / float64(time.Second) }
+func seconds(d time.Duration) float64 {
+	return float64(d.Round(time.Millisecond)) / float64(time.Second)
+}
 
 // statusServer serves the status socket.
 type statusServer struct {
