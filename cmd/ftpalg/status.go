@@ -92,7 +92,7 @@ func printStatus(w io.Writer, r gateway.StatusReply) {
 			for _, p := range s.Pinholes {
 				nat := "-"
 				if m := p.Mapping; m != nil {
-					nat = "dnat " + m.ToDst.String()
+					nat = "dnat " + m.Dst.String() + " -> " + m.ToDst.String()
 					if m.ToSrc.IsValid() {
 						nat += " snat " + m.ToSrc.String()
 					}

@@ -34,7 +34,7 @@ func TestPrintStatus(t *testing.T) {
 	for _, want := range []string{
 		"table inet ftpalg, 1 session, 1 pinhole, 0 passive ranges at 2026-01-02 03:04:05 UTC",
 		"198.51.100.2:40000 -> 203.0.113.1:21", "10.0.2.2:21 -> 198.51.100.2:40000", "greeted,resized", "block",
-		"dnat 10.0.2.2:50000", "28.4s", "totals: sessions 4 started",
+		"dnat 203.0.113.1:50000 -> 10.0.2.2:50000", "28.4s", "totals: sessions 4 started",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
