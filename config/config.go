@@ -32,9 +32,25 @@ type Config struct {
 	// Policy is what the inspector enforces. Policy.PinholeTimeout must
 	// equal Pinhole.Timeout; Parse keeps the two in step.
 	Policy conntrack.Policy
+	// Status is where the daemon answers "ftpalg status".
+	Status Status
 	// Metrics is the Prometheus endpoint, off unless Metrics.Listen is set.
 	Metrics Metrics
 }
+
+// Status is the daemon's status socket.
+type Status struct {
+	// Socket is the path of the unix socket "ftpalg status" asks; only
+	// root may use it (mode 0600, peer credentials checked).
+	Socket string
+}
+
+// DefaultStatusSocket is the status socket's default path.
+const DefaultStatusSocket = "/run/ftpalg/ftpalg.sock"
+
+// maxSocketPath is the longest unix socket path (sun_path holds 108
+// bytes with its terminating NUL).
+const maxSocketPath = 107
 
 // Log is how ftpalg logs.
 type Log struct {
@@ -132,6 +148,7 @@ func Default() Config {
 		Pinhole:      Pinhole{Timeout: pol.PinholeTimeout, Mark: 0x2000},
 		Divert:       Divert{ResizedMark: 0x4000},
 		Policy:       pol,
+		Status:       Status{Socket: DefaultStatusSocket},
 	}
 }
 
@@ -266,6 +283,10 @@ func (c Config) validate(at lines) error {
 	if err := c.Policy.Validate(); err != nil {
 		key := policyCulprit(c, at, err)
 		return &Error{Line: at[key], Key: key, Err: err}
+	}
+
+	if s := c.Status.Socket; !strings.HasPrefix(s, "/") || len(s) > maxSocketPath || strings.ContainsRune(s, 0) || strings.HasSuffix(s, "/") {
+		return at.errorf("status.socket", "%q must be an absolute file path of at most %d bytes", s, maxSocketPath)
 	}
 
 	if c.Metrics.Listen != "" {

@@ -62,6 +62,7 @@ func TestDefaultIsDocumented(t *testing.T) {
 		Pinhole:      Pinhole{Timeout: 30 * time.Second, Mark: 0x2000},
 		Divert:       Divert{ResizedMark: 0x4000},
 		Policy:       wantPolicy,
+		Status:       Status{Socket: "/run/ftpalg/ftpalg.sock"},
 		Metrics:      Metrics{Listen: ""}, // metrics off
 	}
 	if !reflect.DeepEqual(d, want) {
@@ -165,6 +166,8 @@ policy:
   max_sessions: 1_000
   session_idle: 1h
   closed_linger: 30s
+status:
+  socket: /run/ftpalg-2/status.sock
 metrics:
   listen: "[::1]:9127"
 `
@@ -199,6 +202,7 @@ func allSetConfig() Config {
 			SessionIdle:       time.Hour,
 			ClosedLinger:      30 * time.Second,
 		},
+		Status:  Status{Socket: "/run/ftpalg-2/status.sock"},
 		Metrics: Metrics{Listen: "[::1]:9127"},
 	}
 }
@@ -291,7 +295,7 @@ func TestBadInput(t *testing.T) {
 		msg  string // part of the message; "" for an edge case that must parse
 	}{
 		// Structure.
-		{"unknown top-level key", "table: x\nqueues: 2\n", 2, "queues", "unknown key (known: log, queue, control_ports, hooks, table, pinhole, divert, policy, metrics)"},
+		{"unknown top-level key", "table: x\nqueues: 2\n", 2, "queues", "unknown key (known: log, queue, control_ports, hooks, table, pinhole, divert, policy, status, metrics)"},
 		{"unknown nested key", "queue:\n  num: 1\n  cont: 2\n", 3, "queue.cont", "unknown key (known: num, count, fail_open, max_len)"},
 		{"unknown policy key", "policy:\n  pinhole_timeout: 5s\n", 2, "policy.pinhole_timeout", "unknown key"},
 		{"merge key", "q: &q {num: 1}\nqueue:\n  <<: *q\n", 1, "q", "unknown key"},
@@ -400,6 +404,9 @@ func TestBadInput(t *testing.T) {
 		{"syntax tab indent", "queue:\n\tnum: 1\n", 2, "", "YAML syntax"},
 		{"control character", "table: a\ntable: \x01\n", 2, "", "control characters"},
 		{"unknown alias", "table: *nope\n", 1, "", "unknown anchor"},
+		{"status socket relative", "status:\n  socket: ftpalg.sock\n", 2, "status.socket", "absolute file path"},
+		{"status socket too long", "status: {socket: /" + strings.Repeat("x", 107) + "}\n", 1, "status.socket", "at most 107 bytes"},
+		{"status socket ok", "status: {socket: /run/x.sock}\n", 0, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.in))

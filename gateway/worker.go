@@ -59,6 +59,7 @@ const (
 	ctlUsed    ctlKind = iota + 1 // pinhole id was consumed
 	ctlEndFlow                    // the kernel destroyed flow's conntrack entry
 	ctlForget                     // remove the reset pin id of an earlier run's resized connection (flow), gone from conntrack
+	ctlRun                        // call run on the worker's goroutine (status snapshots, reload)
 )
 
 type ctlMsg struct {
@@ -68,6 +69,8 @@ type ctlMsg struct {
 	// closed: the destroyed entry's connection had closed (TIME_WAIT,
 	// CLOSE), so a live session of the flow is a newer connection.
 	closed bool
+	// run is ctlRun's function: it may read and change the Tracker.
+	run func(w *worker, now time.Time)
 }
 
 func newWorker(d *Engine, idx int) (*worker, error) {
@@ -203,6 +206,8 @@ func (w *worker) tick(now time.Time) {
 // control carries out a message from the conntrack listener.
 func (w *worker) control(m ctlMsg, now time.Time) {
 	switch m.kind {
+	case ctlRun:
+		m.run(w, now)
 	case ctlUsed:
 		w.tr.PinholeUsed(m.id, &w.res)
 	case ctlForget:
