@@ -3,7 +3,10 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ftpalg/ftpalg/conntrack"
@@ -29,7 +32,25 @@ type Config struct {
 	// Policy is what the inspector enforces. Policy.PinholeTimeout must
 	// equal Pinhole.Timeout; Parse keeps the two in step.
 	Policy conntrack.Policy
+	// Status is where the daemon answers "ftpalg status".
+	Status Status
+	// Metrics is the Prometheus endpoint, off unless Metrics.Listen is set.
+	Metrics Metrics
 }
+
+// Status is the daemon's status socket.
+type Status struct {
+	// Socket is the path of the unix socket "ftpalg status" asks; only
+	// root may use it (mode 0600, peer credentials checked).
+	Socket string
+}
+
+// DefaultStatusSocket is the status socket's default path.
+const DefaultStatusSocket = "/run/ftpalg/ftpalg.sock"
+
+// maxSocketPath is the longest unix socket path (sun_path holds 108
+// bytes with its terminating NUL).
+const maxSocketPath = 107
 
 // Log is how ftpalg logs.
 type Log struct {
@@ -81,6 +102,13 @@ type Divert struct {
 	ResizedMark uint32
 }
 
+// Metrics is where ftpalg serves its Prometheus metrics.
+type Metrics struct {
+	// Listen is the TCP address host:port of the HTTP server that serves
+	// /metrics, e.g. "127.0.0.1:9127". Empty (the default) serves nothing.
+	Listen string
+}
+
 // Limits of settings that are ftpalg's own (the policy's are checked by
 // conntrack.Policy.Validate).
 const (
@@ -120,6 +148,7 @@ func Default() Config {
 		Pinhole:      Pinhole{Timeout: pol.PinholeTimeout, Mark: 0x2000},
 		Divert:       Divert{ResizedMark: 0x4000},
 		Policy:       pol,
+		Status:       Status{Socket: DefaultStatusSocket},
 	}
 }
 
@@ -254,6 +283,53 @@ func (c Config) validate(at lines) error {
 	if err := c.Policy.Validate(); err != nil {
 		key := policyCulprit(c, at, err)
 		return &Error{Line: at[key], Key: key, Err: err}
+	}
+
+	if s := c.Status.Socket; !strings.HasPrefix(s, "/") || len(s) > maxSocketPath || strings.ContainsRune(s, 0) || strings.HasSuffix(s, "/") {
+		return at.errorf("status.socket", "%q must be an absolute file path of at most %d bytes", s, maxSocketPath)
+	}
+
+	if c.Metrics.Listen != "" {
+		if err := checkListen(c.Metrics.Listen); err != nil {
+			return at.errorf("metrics.listen", "%v", err)
+		}
+	}
+	return nil
+}
+
+// checkListen checks a TCP listen address host:port: the host is empty
+// (every address), an IP address or a host name; the port is a number
+// 1-65535.
+func checkListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port, like 127.0.0.1:9127 or [::1]:9127", clip(s))
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 || port[0] == '0' {
+		return fmt.Errorf("port %q in %q is not a number 1-65535", clip(port), clip(s))
+	}
+	if host == "" {
+		return nil
+	}
+	if strings.Contains(host, "%") {
+		return fmt.Errorf("host %q in %q: zones are not supported", clip(host), clip(s))
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if len(host) > 253 {
+		return fmt.Errorf("host name in %q is longer than 253 characters", clip(s))
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("host %q in %q is neither an IP address nor a host name", clip(host), clip(s))
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return fmt.Errorf("host %q in %q is neither an IP address nor a host name", clip(host), clip(s))
+			}
+		}
 	}
 	return nil
 }

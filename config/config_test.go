@@ -62,6 +62,8 @@ func TestDefaultIsDocumented(t *testing.T) {
 		Pinhole:      Pinhole{Timeout: 30 * time.Second, Mark: 0x2000},
 		Divert:       Divert{ResizedMark: 0x4000},
 		Policy:       wantPolicy,
+		Status:       Status{Socket: "/run/ftpalg/ftpalg.sock"},
+		Metrics:      Metrics{Listen: ""}, // metrics off
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("Default() =\n %+v\nwant the documented\n %+v", d, want)
@@ -164,6 +166,10 @@ policy:
   max_sessions: 1_000
   session_idle: 1h
   closed_linger: 30s
+status:
+  socket: /run/ftpalg-2/status.sock
+metrics:
+  listen: "[::1]:9127"
 `
 
 func allSetConfig() Config {
@@ -196,6 +202,8 @@ func allSetConfig() Config {
 			SessionIdle:       time.Hour,
 			ClosedLinger:      30 * time.Second,
 		},
+		Status:  Status{Socket: "/run/ftpalg-2/status.sock"},
+		Metrics: Metrics{Listen: "[::1]:9127"},
 	}
 }
 
@@ -287,7 +295,7 @@ func TestBadInput(t *testing.T) {
 		msg  string // part of the message; "" for an edge case that must parse
 	}{
 		// Structure.
-		{"unknown top-level key", "table: x\nqueues: 2\n", 2, "queues", "unknown key (known: log, queue, control_ports, hooks, table, pinhole, divert, policy)"},
+		{"unknown top-level key", "table: x\nqueues: 2\n", 2, "queues", "unknown key (known: log, queue, control_ports, hooks, table, pinhole, divert, policy, status, metrics)"},
 		{"unknown nested key", "queue:\n  num: 1\n  cont: 2\n", 3, "queue.cont", "unknown key (known: num, count, fail_open, max_len)"},
 		{"unknown policy key", "policy:\n  pinhole_timeout: 5s\n", 2, "policy.pinhole_timeout", "unknown key"},
 		{"merge key", "q: &q {num: 1}\nqueue:\n  <<: *q\n", 1, "q", "unknown key"},
@@ -360,6 +368,21 @@ func TestBadInput(t *testing.T) {
 		{"zero timeout", "pinhole:\n  timeout: 0s\n", 2, "pinhole.timeout", "out of range"},
 		{"negative timeout", "pinhole:\n  timeout: -5s\n", 2, "pinhole.timeout", "out of range"},
 		{"long timeout", "pinhole:\n  timeout: 1h1s\n", 2, "pinhole.timeout", "timeout 1h0m1s out of range (must be above 0 and at most 1h)"},
+		{"metrics listen IPv4", "metrics:\n  listen: 127.0.0.1:9127\n", 0, "", ""},
+		{"metrics listen IPv6", "metrics: {listen: \"[::1]:9127\"}\n", 0, "", ""},
+		{"metrics listen any address", "metrics: {listen: \":9127\"}\n", 0, "", ""},
+		{"metrics listen host name", "metrics: {listen: \"localhost:9127\"}\n", 0, "", ""},
+		{"metrics listen empty is off", "metrics: {listen: \"\"}\n", 0, "", ""},
+		{"metrics listen no port", "metrics:\n  listen: 127.0.0.1\n", 2, "metrics.listen", `"127.0.0.1" is not host:port`},
+		{"metrics listen bare IPv6", "metrics:\n  listen: \"::1:9127\"\n", 2, "metrics.listen", "is not host:port"},
+		{"metrics listen port 0", "metrics:\n  listen: 127.0.0.1:0\n", 2, "metrics.listen", `port "0" in "127.0.0.1:0" is not a number 1-65535`},
+		{"metrics listen port too big", "metrics:\n  listen: 127.0.0.1:65536\n", 2, "metrics.listen", "not a number 1-65535"},
+		{"metrics listen port name", "metrics:\n  listen: localhost:http\n", 2, "metrics.listen", `port "http"`},
+		{"metrics listen port leading zero", "metrics:\n  listen: localhost:09127\n", 2, "metrics.listen", "not a number"},
+		{"metrics listen bad host", "metrics:\n  listen: \"bad host:9127\"\n", 2, "metrics.listen", `host "bad host" in "bad host:9127" is neither`},
+		{"metrics listen zone", "metrics:\n  listen: \"[fe80::1%eth0]:9127\"\n", 2, "metrics.listen", "zones are not supported"},
+		{"metrics listen integer", "metrics:\n  listen: 9127\n", 2, "metrics.listen", "expected a string, got integer 9127"},
+		{"metrics unknown key", "metrics:\n  port: 9127\n", 2, "metrics.port", "unknown key (known: listen)"},
 
 		// Rejected by conntrack.Policy.Validate.
 		{"max_pinholes zero", "policy:\n  max_pinholes: 0\n", 2, "policy.max_pinholes", "max pinholes 0 out of range 1-64"},
@@ -381,6 +404,9 @@ func TestBadInput(t *testing.T) {
 		{"syntax tab indent", "queue:\n\tnum: 1\n", 2, "", "YAML syntax"},
 		{"control character", "table: a\ntable: \x01\n", 2, "", "control characters"},
 		{"unknown alias", "table: *nope\n", 1, "", "unknown anchor"},
+		{"status socket relative", "status:\n  socket: ftpalg.sock\n", 2, "status.socket", "absolute file path"},
+		{"status socket too long", "status: {socket: /" + strings.Repeat("x", 107) + "}\n", 1, "status.socket", "at most 107 bytes"},
+		{"status socket ok", "status: {socket: /run/x.sock}\n", 0, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.in))
@@ -478,6 +504,7 @@ func TestValidateBuiltInCode(t *testing.T) {
 		{"nil ports", func(c *Config) { c.ControlPorts = nil }, "control_ports", "at least one"},
 		{"queue range", func(c *Config) { c.Queue.Num = 65535; c.Queue.Count = 2 }, "queue.num", "run past 65535"},
 		{"policy", func(c *Config) { c.Policy.MaxHeldSegments = 0 }, "policy", "max held segments 0"},
+		{"metrics listen", func(c *Config) { c.Metrics.Listen = "9127" }, "metrics.listen", "is not host:port"},
 	} {
 		c := Default()
 		tc.modify(&c)

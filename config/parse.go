@@ -103,6 +103,12 @@ var (
 		setting("session_idle", func(c *Config) *time.Duration { return &c.Policy.SessionIdle }, decDuration),
 		setting("closed_linger", func(c *Config) *time.Duration { return &c.Policy.ClosedLinger }, decDuration),
 	}
+	statusFields = []field{
+		setting("socket", func(c *Config) *string { return &c.Status.Socket }, decString),
+	}
+	metricsFields = []field{
+		setting("listen", func(c *Config) *string { return &c.Metrics.Listen }, decString),
+	}
 	topFields = []field{
 		section("log", logFields),
 		section("queue", queueFields),
@@ -112,6 +118,8 @@ var (
 		section("pinhole", pinholeFields),
 		section("divert", divertFields),
 		section("policy", policyFields),
+		section("status", statusFields),
+		section("metrics", metricsFields),
 	}
 )
 

@@ -71,6 +71,12 @@ func (c Config) YAML() []byte {
 			"session_idle", durationNode(p.SessionIdle),
 			"closed_linger", durationNode(p.ClosedLinger),
 		),
+		"status", mapNode(
+			"socket", strNode(c.Status.Socket),
+		),
+		"metrics", mapNode(
+			"listen", strNode(c.Metrics.Listen),
+		),
 	)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

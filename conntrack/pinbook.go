@@ -130,6 +130,7 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, sp span, announced netip.
 		}
 		decision = "rewrite"
 		s.env.stats.Rewrites++
+		s.rewrites++
 		rewritten = splicedText(c.line, from, n, repl)
 	}
 	// A newer announcement supersedes the unused ones (the server only

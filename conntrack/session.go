@@ -66,6 +66,10 @@ type Session struct {
 
 	// resized: an edit changed the stream's length (EffResized).
 	resized bool
+
+	// rewrites and refusals count the session's rewritten announcements
+	// and its violations, for Snapshot.
+	rewrites, refusals uint64
 }
 
 // ID is the session's number, unique within its Tracker.
@@ -114,6 +118,7 @@ func (s *Session) effect(res *Result, e Effect) {
 		st.PinholesClosed++
 	case EffViolation:
 		st.Refusals++
+		s.refusals++
 	}
 	res.Effects = append(res.Effects, e)
 }

@@ -37,6 +37,14 @@ type DaemonConfig struct {
 	// PolicyExtra is more policy settings as YAML flow-mapping entries,
 	// e.g. "closed_linger: 10s".
 	PolicyExtra string
+	// StatusSocket is status.socket; startDaemon puts it in the lab's
+	// directory (beside the config) when empty, so that daemons of
+	// parallel tests never share one.
+	StatusSocket string
+	// MinDataPort is policy.min_data_port (0: 1024).
+	MinDataPort int
+	// MetricsListen is metrics.listen, e.g. "127.0.0.1:9127".
+	MetricsListen string
 }
 
 func gatewayConfig() DaemonConfig {
@@ -76,14 +84,26 @@ func (c DaemonConfig) YAML() string {
 	if c.PolicyExtra != "" {
 		extra += ", " + c.PolicyExtra
 	}
-	return fmt.Sprintf(`log: {level: %s, format: json}
+	var metrics string
+	if c.MetricsListen != "" {
+		metrics = fmt.Sprintf("metrics: {listen: %q}\n", c.MetricsListen)
+	}
+	minPort := c.MinDataPort
+	if minPort == 0 {
+		minPort = 1024
+	}
+	status := ""
+	if c.StatusSocket != "" {
+		status = "status: {socket: " + c.StatusSocket + "}\n"
+	}
+	return status + fmt.Sprintf(`log: {level: %s, format: json}
 queue: {num: %d, count: %d, fail_open: %v}
 control_ports: %s
 hooks: [%s]
 table: %s
 pinhole: {timeout: %s, mark: 0x%x}
-policy: {min_data_port: 1024, bounce_check: true, max_pinholes: %d%s}
-`, c.LogLevel, c.Queue, c.Queues, c.FailOpen, ports, strings.Join(c.Hooks, ", "), c.Table, c.Timeout, c.Mark, c.MaxPinholes, extra)
+policy: {min_data_port: %d, bounce_check: true, max_pinholes: %d%s}
+`, c.LogLevel, c.Queue, c.Queues, c.FailOpen, ports, strings.Join(c.Hooks, ", "), c.Table, c.Timeout, c.Mark, minPort, c.MaxPinholes, extra) + metrics
 }
 
 // LogEntry is one line of ftpalg's log.
@@ -111,6 +131,9 @@ type Daemon struct {
 	*Proc
 	ns  *Netns
 	Cfg DaemonConfig
+	// ConfigPath is the config file it runs with (rewrite it and send
+	// SIGHUP to reload).
+	ConfigPath string
 
 	mu      sync.Mutex
 	entries []LogEntry
@@ -125,9 +148,12 @@ func startDaemon(t testing.TB, ns *Netns, cfg DaemonConfig) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cfg.StatusSocket == "" {
+		cfg.StatusSocket = strings.TrimSuffix(path.Name(), ".yaml") + ".sock"
+	}
 	path.WriteString(cfg.YAML())
 	path.Close()
-	d := &Daemon{ns: ns, Cfg: cfg, changed: make(chan struct{})}
+	d := &Daemon{ns: ns, Cfg: cfg, ConfigPath: path.Name(), changed: make(chan struct{})}
 	p, err := ns.Start("ftpalg", d.addLine, bin, "run", "-config", path.Name())
 	if err != nil {
 		t.Fatal(err)

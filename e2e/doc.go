@@ -76,6 +76,21 @@
 // "refused-by-ftpalg-..." of the same length) straight to each server and
 // requires a 4xx/5xx answer; REFUSALS.md summarizes the answers.
 //
+// Status and reload (status_test.go, issue 11): "ftpalg status" run in
+// the gateway namespace between a 227 and its RETR shows the session, both
+// NAT views and the pinhole with its remaining time, and -json parses; a
+// SIGHUP that raises policy.min_data_port above vsftpd's passive range
+// makes the next PASV of the running session refused (low-port) while
+// NOOP still gets 200; a file that fails validation and one that renames
+// the table are refused with their key and the daemon goes on; a new
+// control port rebuilds the table and a pinhole opened before it still
+// admits its transfer. Each daemon gets its status socket beside its
+// config in the lab's directory.
+//
+// TestMetrics (metrics_test.go) runs ftpalg with metrics.listen and
+// scrapes /metrics from inside the gateway namespace before, during and
+// after a passive download behind DNAT.
+//
 // Every transfer is checked byte for byte (SHA-256). Addresses are taken
 // only from documentation and private ranges and are used only inside the
 // lab's namespaces.

@@ -14,6 +14,10 @@
 //     (pinhole used, flow ended) from its inbox.
 //   - The pinhole index knows which worker owns each element (to route
 //     conntrack events) and what a rebuild must put back.
+//   - Metrics (metrics.go, config metrics.listen): each worker counts in
+//     plain counters of its own and publishes them every tick; one
+//     prometheus.Collector reads them on scrape, and the /metrics HTTP
+//     server is one more task of Run.
 //
 // The kernel is reached through three seams (the table, conntrack and the
 // verdicts), each with a recording fake in the tests (worker_test.go).

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ftpalg/ftpalg/config"
@@ -46,7 +47,11 @@ type (
 )
 
 type Engine struct {
-	cfg    config.Config
+	// Level, if set, is the log level of log; Reload sets it to the new
+	// config's log.level.
+	Level *slog.LevelVar
+
+	cfg    config.Config // as started; current() is the one in force
 	log    *slog.Logger
 	table  rules.Interface
 	ct     kernelConntrack
@@ -65,6 +70,14 @@ type Engine struct {
 
 	workers []*worker
 	ctStats ctnetlink.ListenStats
+
+	// cur is the configuration in force: cfg, then what Reload applied.
+	cur      atomic.Pointer[config.Config]
+	reloadMu sync.Mutex
+	// running: the workers and the table are up (Status and Reload
+	// need them).
+	running atomic.Bool
+	met     engineMetrics // metrics.go
 }
 
 // flowSet is a set of flows safe for concurrent use.
@@ -228,7 +241,7 @@ func (x *pinIndex) len() int {
 // New returns an engine for cfg that logs to log. It opens nothing: Run
 // does.
 func New(cfg config.Config, log *slog.Logger) *Engine {
-	return &Engine{
+	d := &Engine{
 		cfg:    cfg,
 		log:    log,
 		cache:  ctnetlink.NewCache(),
@@ -236,6 +249,8 @@ func New(cfg config.Config, log *slog.Logger) *Engine {
 		budget: conntrack.NewBudget(),
 		pins:   pinIndex{byID: make(map[uint64]pinRec), byKey: make(map[conntrack.Pinhole]uint64)},
 	}
+	d.cur.Store(&cfg)
+	return d
 }
 
 // Run opens the kernel parts (conntrack, the queues, the table), runs the
@@ -244,6 +259,11 @@ func New(cfg config.Config, log *slog.Logger) *Engine {
 // deleted. It returns the first error that stopped it, nil after ctx.
 func (d *Engine) Run(ctx context.Context) error {
 	cfg := d.cfg
+	metrics, err := d.listenMetrics()
+	if err != nil {
+		return err
+	}
+	defer metrics.stop()
 	ct, err := ctnetlink.Dial(0)
 	if err != nil {
 		return err
@@ -327,7 +347,17 @@ func (d *Engine) Run(ctx context.Context) error {
 		}
 	}()
 
-	d.log.Info("ready", "table", "inet "+cfg.Table, "divert", table.Divert().String(), "hooks", cfg.Hooks,
+	// The status socket: one more long-lived task, up before "ready".
+	stopStatus, err := d.serveStatus(ctx, cfg.Status.Socket)
+	if err != nil {
+		return err
+	}
+	defer stopStatus()
+	d.running.Store(true)
+	defer d.running.Store(false)
+
+	metrics.serve()
+	d.log.Info("ready", "table", "inet "+cfg.Table, "status_socket", cfg.Status.Socket, "divert", table.Divert().String(), "hooks", cfg.Hooks,
 		"queues", queueRange(cfg.Queue.Num, cfg.Queue.Count), "fail_open", cfg.Queue.FailOpen,
 		"control_ports", cfg.ControlPorts, "tls", tlsSummary(cfg), "violation", cfg.Policy.Violation.String(), "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark),
 		"resized_mark", fmt.Sprintf("%#x", cfg.Divert.ResizedMark), "earlier_resized_reset", len(earlier), "conntrack_on_queue", conntrackOnQueue)
@@ -377,7 +407,7 @@ func (d *Engine) watchdog() {
 	// resized connections this process does not know (again).
 	earlier := d.resetEarlier(now)
 	pins = append(pins, earlier...)
-	if err := d.table.Rebuild(pins); err != nil {
+	if err := d.rebuildTable(pins); err != nil {
 		d.log.Error("table missing; rebuild failed", "table", "inet "+d.cfg.Table, "err", err)
 		return
 	}
@@ -402,7 +432,8 @@ func (d *Engine) resetEarlier(now time.Time) []rules.Pin {
 	keep := func(i ctnetlink.Info) bool {
 		return d.isControl(i.Reply.Src.Port()) && i.Mark&mark == mark && !i.Closed() && !d.resized.has(i.Flow())
 	}
-	timeout := max(d.cfg.Policy.SessionIdle, d.cfg.Policy.ClosedLinger, rules.MinTimeout)
+	pol := d.current().Policy
+	timeout := max(pol.SessionIdle, pol.ClosedLinger, rules.MinTimeout)
 	var pins []rules.Pin
 	for _, fam := range []uint8{2, 10} { // AF_INET, AF_INET6
 		found, err := d.ct.Dump(fam, keep)
@@ -462,7 +493,7 @@ func (d *Engine) ctEvent(e ctnetlink.Event) {
 }
 
 func (d *Engine) isControl(port uint16) bool {
-	for _, p := range d.cfg.ControlPorts {
+	for _, p := range d.current().ControlPorts {
 		if p == port {
 			return true
 		}

@@ -40,6 +40,9 @@ type worker struct {
 	markedResized, markErrors atomic.Uint64
 	errs                      func(error)
 
+	met   workerMetrics // Prometheus counters (metrics.go); met.pub is guarded by mu
+	clock time.Time     // a recent time.Now(), renewed every tick (packet)
+
 	mu      sync.Mutex // guards trStats, live and livePins (copies for other goroutines)
 	trStats conntrack.Stats
 	// live and livePins are the Tracker's session table and pinhole
@@ -56,6 +59,7 @@ const (
 	ctlUsed    ctlKind = iota + 1 // pinhole id was consumed
 	ctlEndFlow                    // the kernel destroyed flow's conntrack entry
 	ctlForget                     // remove the reset pin id of an earlier run's resized connection (flow), gone from conntrack
+	ctlRun                        // call run on the worker's goroutine (status snapshots, reload)
 )
 
 type ctlMsg struct {
@@ -65,6 +69,8 @@ type ctlMsg struct {
 	// closed: the destroyed entry's connection had closed (TIME_WAIT,
 	// CLOSE), so a live session of the flow is a newer connection.
 	closed bool
+	// run is ctlRun's function: it may read and change the Tracker.
+	run func(w *worker, now time.Time)
 }
 
 func newWorker(d *Engine, idx int) (*worker, error) {
@@ -76,6 +82,7 @@ func newWorker(d *Engine, idx int) (*worker, error) {
 		ctl:   ctlBox{wake: make(chan struct{}, 1)},
 		trans: rules.Translator{ResetTimeout: d.cfg.Policy.ClosedLinger},
 		tried: make(map[conntrack.Flow]bool),
+		clock: time.Now(),
 	}
 	w.errs = d.rateLimited("queue")
 	tls := make(map[uint16]conntrack.TLSRule, len(d.cfg.ControlPorts))
@@ -186,21 +193,25 @@ func (w *worker) run(ctx context.Context) {
 
 // tick releases held packets and expires pinholes and sessions as of now.
 func (w *worker) tick(now time.Time) {
+	w.clock = now
 	w.tr.Tick(now, &w.res)
 	w.finish(now, 0, false)
 	w.mu.Lock()
 	w.trStats = w.tr.Stats
 	w.live, w.livePins = w.tr.Sessions(), w.tr.Pinholes()
+	w.met.pub = w.met.cur
 	w.mu.Unlock()
 }
 
 // control carries out a message from the conntrack listener.
 func (w *worker) control(m ctlMsg, now time.Time) {
 	switch m.kind {
+	case ctlRun:
+		m.run(w, now)
 	case ctlUsed:
 		w.tr.PinholeUsed(m.id, &w.res)
 	case ctlForget:
-		if err := w.d.table.Apply(rules.Change{Remove: []rules.Pin{{ID: m.id}}}); err != nil {
+		if err := w.d.applyTable(rules.Change{Remove: []rules.Pin{{ID: m.id}}}); err != nil {
 			w.log.Error("nftables batch failed: reset elements stay until their timeout", "client", m.flow.Client, "server", m.flow.Server, "err", err)
 		}
 		w.d.pins.remove(m.id)
@@ -216,7 +227,14 @@ func (w *worker) control(m ctlMsg, now time.Time) {
 	w.finish(now, 0, false)
 }
 
-func (w *worker) packet(p nfq.Packet) { w.packetAt(p, time.Now()) }
+// packet inspects one queued packet and times its decision. The clock is
+// read as clock + its monotonic age: one clock read instead of time.Now's
+// two, so timing the decision costs no more than before.
+func (w *worker) packet(p nfq.Packet) {
+	start := time.Since(w.clock)
+	w.packetAt(p, w.clock.Add(start))
+	w.met.cur.decision.observe(time.Since(w.clock) - start)
+}
 
 // packetAt inspects one queued packet as of now (tests pass their clock).
 func (w *worker) packetAt(p nfq.Packet, now time.Time) {
@@ -275,9 +293,11 @@ func (w *worker) finish(now time.Time, id uint32, hasPacket bool) {
 	for _, r := range res.Released {
 		w.verdict(uint32(r.Token), r.Verdict, r.Packet)
 	}
+	w.met.cur.released += uint64(len(res.Released))
 }
 
 func (w *worker) verdict(id uint32, v conntrack.Verdict, b []byte) {
+	w.met.verdict(v)
 	var err error
 	switch v {
 	case conntrack.Accept:
@@ -326,9 +346,10 @@ func (w *worker) markResized(e *conntrack.Effect) {
 // effects turns the Result's effects into one nftables batch, applies it,
 // updates the pinhole index and logs.
 func (w *worker) effects(now time.Time) {
+	w.met.effects(w.res.Effects)
 	b := w.trans.Translate(w.res.Effects)
 	if len(b.Add)+len(b.Remove) > 0 {
-		err := w.d.table.Apply(b)
+		err := w.d.applyTable(b)
 		if err != nil {
 			w.log.Error("nftables batch failed: pinholes not changed", "add", len(b.Add), "remove", len(b.Remove), "err", err)
 		}

@@ -1,11 +1,14 @@
-// Command ftpalg is the FTP-aware firewall and ALG: "run" is the daemon,
-// "check" validates a config, "replay" runs a capture through the
-// inspector and prints its decisions, "version" prints the version.
+// Command ftpalg is the FTP-aware firewall and ALG: "run" is the daemon
+// (SIGHUP reloads its config), "status" asks the running daemon for its
+// sessions and counters, "check" validates a config, "replay" runs a
+// capture through the inspector and prints its decisions, "version"
+// prints the version.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,7 +35,10 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, `usage:
   ftpalg run [-config /etc/ftpalg/ftpalg.yaml]
         run the daemon (without -config: gateway defaults, forward hook,
-        control port 21, queue 0, fail-open)
+        control port 21, queue 0, fail-open); SIGHUP reloads -config
+  ftpalg status [-config /etc/ftpalg/ftpalg.yaml] [-json]
+        show the running daemon's sessions, pinholes and counters (root
+        only; the socket is the config's status.socket)
   ftpalg check -config FILE [-print]
         validate a config file without touching the kernel
   ftpalg replay [-ports 21,2121] [-summary] FILE.pcap...
@@ -50,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
 	case "replay":
 		return cmdReplay(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
@@ -164,11 +172,30 @@ func cmdRun(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
-	log := newLogger(stderr, cfg.Log)
+	level := new(slog.LevelVar)
+	level.Set(cfg.Log.Level)
+	log := newLogger(stderr, cfg.Log, level)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log.Info("starting", "version", version, "config", *file)
-	if err := gateway.New(cfg, log).Run(ctx); err != nil {
+	eng := gateway.New(cfg, log)
+	eng.Level = level
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				reload(eng, *file, log)
+			}
+		}
+	}()
+	if err := eng.Run(ctx); err != nil {
 		log.Error("ftpalg stopped on error", "err", err)
 		return 1
 	}
@@ -176,8 +203,37 @@ func cmdRun(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.Level}
+// reload re-reads file and applies it (SIGHUP). A file that fails
+// validation, or that changes what cannot change live, is refused with
+// the key and the reason; the old configuration stays.
+func reload(eng *gateway.Engine, file string, log *slog.Logger) {
+	if file == "" {
+		log.Warn("reload refused: ftpalg runs without -config, there is no file to re-read")
+		return
+	}
+	log.Info("reloading", "config", file)
+	cfg, err := config.Load(file)
+	if err != nil {
+		args := []any{"config", file, "err", err}
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			args = append(args, "key", ce.Key, "line", ce.Line)
+		}
+		log.Error("reload refused: the config is not valid; the old one stays", args...)
+		return
+	}
+	if err := eng.Reload(cfg); err != nil {
+		var re *gateway.ReloadError
+		if errors.As(err, &re) {
+			log.Error("reload refused; the old config stays", "config", file, "key", re.Key, "err", err)
+			return
+		}
+		log.Error("reload failed", "config", file, "err", err)
+	}
+}
+
+func newLogger(w io.Writer, c config.Log, level slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

@@ -1,0 +1,492 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ftpalg/ftpalg/conntrack"
+	"github.com/ftpalg/ftpalg/ctnetlink"
+	"github.com/ftpalg/ftpalg/nfq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// scrape gathers the engine's metrics through a pedantic registry (which
+// checks them against Describe) and returns them by series:
+// `name{k="v",...}` for counters and gauges, name_count, name_sum and
+// name_bucket{le="..."} for histograms.
+func scrape(t *testing.T, d *Engine) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(collector{d})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			key := func(name string, extra ...string) string {
+				ls := append(slices.Clone(labels), extra...)
+				if len(ls) == 0 {
+					return name
+				}
+				return name + "{" + strings.Join(ls, ",") + "}"
+			}
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				out[key(mf.GetName())] = m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				out[key(mf.GetName())] = m.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				out[key(mf.GetName()+"_count")] = float64(h.GetSampleCount())
+				out[key(mf.GetName()+"_sum")] = h.GetSampleSum()
+				for _, b := range h.GetBucket() {
+					out[key(mf.GetName()+"_bucket", `le="`+strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64)+`"`)] = float64(b.GetCumulativeCount())
+				}
+			default:
+				t.Fatalf("%s: unexpected type %v", mf.GetName(), mf.GetType())
+			}
+		}
+	}
+	return out
+}
+
+// session plays one control connection through a worker, keeping the
+// sequence numbers.
+type session struct {
+	t      *testing.T
+	w      *worker
+	id     uint32
+	cs, ss uint32 // next client and server sequence numbers
+}
+
+func (s *session) send(fromClient bool, payload string) {
+	s.t.Helper()
+	s.id++
+	if fromClient {
+		s.w.packet(nfq.Packet{ID: s.id, Data: tcp(s.t, true, s.cs, s.ss, false, payload)})
+		s.cs += uint32(len(payload))
+	} else {
+		s.w.packet(nfq.Packet{ID: s.id, Data: tcp(s.t, false, s.ss, s.cs, false, payload)})
+		s.ss += uint32(len(payload))
+	}
+}
+
+// fin sends a FIN.
+func (s *session) fin(fromClient bool) {
+	s.t.Helper()
+	s.id++
+	b := tcp(s.t, fromClient, s.cs, s.ss, false, "")
+	if !fromClient {
+		b = tcp(s.t, false, s.ss, s.cs, false, "")
+	}
+	b[20+13] |= 0x01 // FIN
+	setTCPChecksum(b)
+	s.w.packet(nfq.Packet{ID: s.id, Data: b})
+	if fromClient {
+		s.cs++
+	} else {
+		s.ss++
+	}
+}
+
+// setTCPChecksum recomputes the TCP checksum of an IPv4 packet without
+// options.
+func setTCPChecksum(b []byte) {
+	tcpb := b[20:]
+	tcpb[16], tcpb[17] = 0, 0
+	var sum uint32
+	add := func(p []byte) {
+		for i := 0; i+1 < len(p); i += 2 {
+			sum += uint32(p[i])<<8 | uint32(p[i+1])
+		}
+		if len(p)%2 == 1 {
+			sum += uint32(p[len(p)-1]) << 8
+		}
+	}
+	add(b[12:20]) // source and destination address
+	sum += 6 + uint32(len(tcpb))
+	add(tcpb)
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	c := ^uint16(sum)
+	tcpb[16], tcpb[17] = byte(c>>8), byte(c)
+}
+
+func startSession(t *testing.T, w *worker) *session {
+	t.Helper()
+	s := &session{t: t, w: w, cs: 1000, ss: 5000}
+	s.id++
+	w.packet(nfq.Packet{ID: s.id, Data: tcp(t, true, s.cs, 0, true, "")})
+	s.cs++
+	s.id++
+	w.packet(nfq.Packet{ID: s.id, Data: tcp(t, false, s.ss, s.cs, true, "")})
+	s.ss++
+	s.send(true, "")
+	s.send(false, "220 ready\r\n")
+	return s
+}
+
+// want compares series with what they must be.
+func want(t *testing.T, got map[string]float64, exp map[string]float64) {
+	t.Helper()
+	for k, v := range exp {
+		g, ok := got[k]
+		if !ok {
+			t.Errorf("no series %s", k)
+		} else if g != v {
+			t.Errorf("%s = %v, want %v", k, g, v)
+		}
+	}
+}
+
+// TestMetricsSession plays a session through a worker behind DNAT (a
+// passive transfer with a 227 split over two segments, its pinhole used,
+// a refused PORT, QUIT) and checks what the collector reports after each
+// tick, and that nothing moves between ticks.
+func TestMetricsSession(t *testing.T) {
+	var logs bytes.Buffer
+	w, rec := newTestWorker(t, &logs)
+	d := w.d
+	d.cache.Put(ctnetlink.Info{Proto: 6,
+		Orig:  conntrack.Tuple{Src: client, Dst: public},
+		Reply: conntrack.Tuple{Src: server, Dst: client}})
+
+	m := scrape(t, d)
+	want(t, m, map[string]float64{
+		`ftpalg_packets_total{queue="0",verdict="accept"}`: 0,
+		`ftpalg_sessions_active`:                           0,
+		`ftpalg_decision_seconds_count`:                    0,
+		`ftpalg_nft_batches_total`:                         0,
+	})
+
+	s := startSession(t, w)
+	s.send(true, "PASV\r\n")
+	// The 227 arrives in two segments: the first is held until the
+	// line is complete.
+	s.send(false, "227 Entering Pas")
+	w.tick(time.Now())
+	m = scrape(t, d)
+	want(t, m, map[string]float64{
+		`ftpalg_packets_total{queue="0",verdict="accept"}`: 5,
+		`ftpalg_held_segments`:                             1,
+		`ftpalg_sessions_started_total`:                    1,
+		`ftpalg_sessions_active`:                           1,
+		`ftpalg_decision_seconds_count`:                    6,
+	})
+	s.send(false, "sive Mode (10,0,0,2,117,48).\r\n")
+	if got := rec.take(); !strings.Contains(got, "add 1 ") {
+		t.Fatalf("calls %q: want the pinhole", got)
+	}
+	// Until the next tick, a scrape shows the last one.
+	if m2 := scrape(t, d); m2[`ftpalg_held_segments`] != 1 || m2[`ftpalg_pinholes_opened_total`] != 0 {
+		t.Fatalf("counters moved between ticks: held %v, opened %v", m2[`ftpalg_held_segments`], m2[`ftpalg_pinholes_opened_total`])
+	}
+	w.tick(time.Now())
+	m = scrape(t, d)
+	want(t, m, map[string]float64{
+		`ftpalg_held_segments`:           0,
+		`ftpalg_rewrites_total`:          1,
+		`ftpalg_pinholes_opened_total`:   1,
+		`ftpalg_pinholes_active`:         1,
+		`ftpalg_nft_batches_total`:       1,
+		`ftpalg_nft_errors_total`:        0,
+		`ftpalg_nft_batch_seconds_count`: 1,
+		`ftpalg_decision_seconds_count`:  7,
+		`ftpalg_sessions_resized_total`:  0,
+	})
+	// The held segment and the rest of the line both go out rewritten
+	// (or one rewritten, one as it was): 7 packets, each once, by its
+	// final verdict.
+	if n := m[`ftpalg_packets_total{queue="0",verdict="accept"}`] + m[`ftpalg_packets_total{queue="0",verdict="accept-modified"}`]; n != 7 {
+		t.Errorf("packets accepted %v, want 7", n)
+	}
+
+	// The data connection uses the pinhole.
+	pin := rec.pins[1]
+	d.ctEvent(ctnetlink.Event{Type: ctnetlink.EventNew, Info: ctnetlink.Info{Proto: 6, Mark: 0x2000,
+		Orig:  conntrack.Tuple{Src: netip.MustParseAddrPort("198.51.100.10:50000"), Dst: pin.Mapping.Dst},
+		Reply: conntrack.Tuple{Src: pin.Mapping.ToDst, Dst: netip.MustParseAddrPort("198.51.100.10:50000")}}})
+	for _, msg := range w.ctl.take(nil) {
+		w.control(msg, time.Now())
+	}
+	s.send(true, "RETR f\r\n")
+	s.send(false, "150 go\r\n")
+	s.send(false, "226 done\r\n")
+	// A bounce: the PORT names another host.
+	s.send(true, "PORT 192,0,2,9,4,1\r\n")
+	s.send(false, "501 no\r\n")
+	w.tick(time.Now())
+	m = scrape(t, d)
+	want(t, m, map[string]float64{
+		`ftpalg_pinholes_closed_total{reason="used"}`: 1,
+		`ftpalg_pinholes_active`:                      0,
+		`ftpalg_refusals_total{reason="bounce"}`:      1,
+		`ftpalg_nft_batches_total`:                    2,
+		`ftpalg_sessions_active`:                      1,
+	})
+
+	s.send(true, "QUIT\r\n")
+	s.send(false, "221 bye\r\n")
+	w.tick(time.Now())
+	want(t, scrape(t, d), map[string]float64{`ftpalg_sessions_active`: 1})
+	// The server closes: the session ends.
+	s.fin(false)
+	w.tick(time.Now())
+	m = scrape(t, d)
+	want(t, m, map[string]float64{
+		`ftpalg_sessions_started_total`:                     1,
+		`ftpalg_sessions_ended_total{reason="session-end"}`: 1,
+		`ftpalg_sessions_active`:                            0,
+		`ftpalg_decision_seconds_count`:                     float64(s.id),
+		`ftpalg_decision_seconds_bucket{le="0.25"}`:         float64(s.id),
+	})
+	var sent float64
+	for k, v := range m {
+		if strings.HasPrefix(k, "ftpalg_packets_total{") {
+			sent += v
+		}
+	}
+	if sent != float64(s.id) {
+		t.Errorf("packets_total adds up to %v, want the %d packets sent", sent, s.id)
+	}
+	for k := range m {
+		if strings.Contains(k, "198.51.100") || strings.Contains(k, "10.0.0.2") || strings.Contains(k, "203.0.113") {
+			t.Errorf("an address in a series: %s", k)
+		}
+	}
+
+	// A second session on the same flow, whose batch fails, and a table
+	// restore.
+	rec.applyErr = errors.New("netlink: no buffer space")
+	s2 := startSession(t, w)
+	s2.send(true, "PASV\r\n")
+	s2.send(false, "227 Entering Passive Mode (10,0,0,2,117,49).\r\n")
+	rec.applyErr = nil
+	rec.missing = true
+	d.watchdog()
+	w.tick(time.Now())
+	want(t, scrape(t, d), map[string]float64{
+		`ftpalg_sessions_started_total`:                     2,
+		`ftpalg_sessions_ended_total{reason="session-end"}`: 1,
+		`ftpalg_sessions_active`:                            1,
+		`ftpalg_nft_batches_total`:                          4, // two pinholes, the failed one, the rebuild
+		`ftpalg_nft_errors_total`:                           1,
+		`ftpalg_nft_batch_seconds_count`:                    4,
+		`ftpalg_table_restores_total`:                       1,
+	})
+}
+
+// TestMetricsResized: a rewrite that changes the line's length counts
+// the session as resized.
+func TestMetricsResized(t *testing.T) {
+	w, _ := newTestWorker(t, io.Discard)
+	w.d.cache.Put(ctnetlink.Info{Proto: 6,
+		Orig:  conntrack.Tuple{Src: client, Dst: public},
+		Reply: conntrack.Tuple{Src: server, Dst: client}})
+	s := startSession(t, w)
+	s.send(true, "PASV\r\n")
+	s.send(false, "227 (10,0,0,2,4,1).\r\n")
+	w.tick(time.Now())
+	want(t, scrape(t, w.d), map[string]float64{
+		`ftpalg_sessions_resized_total`:                             1,
+		`ftpalg_resized_mark_errors_total`:                          0,
+		`ftpalg_packets_total{queue="0",verdict="accept-modified"}`: 1,
+	})
+}
+
+// TestMetricsNames: every metric passes promlint (base units, _total on
+// counters, ...) and starts with ftpalg_; the collector describes exactly
+// what it collects.
+func TestMetricsNames(t *testing.T) {
+	w, _ := newTestWorker(t, io.Discard)
+	s := startSession(t, w)
+	s.send(true, "PORT 192,0,2,9,4,1\r\n")
+	w.tick(time.Now())
+	c := collector{w.d}
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	// One series per metric, but three for packets_total (one per final
+	// verdict) and none for the five by reason, but refusals{bounce}.
+	if n, want := testutil.CollectAndCount(c), len(allDescs)+2-5+1; n != want {
+		t.Errorf("%d series, want %d", n, want)
+	}
+	ch := make(chan *prometheus.Desc, 100)
+	c.Describe(ch)
+	close(ch)
+	for desc := range ch {
+		if !strings.Contains(desc.String(), `fqName: "ftpalg_`) {
+			t.Errorf("%s: not prefixed ftpalg_", desc)
+		}
+	}
+	if got := testutil.ToFloat64(onlyDesc{c, descSessActive}); got != 1 {
+		t.Errorf("ftpalg_sessions_active = %v, want 1", got)
+	}
+}
+
+// onlyDesc collects one metric of a collector.
+type onlyDesc struct {
+	c    prometheus.Collector
+	desc *prometheus.Desc
+}
+
+func (o onlyDesc) Describe(ch chan<- *prometheus.Desc) { ch <- o.desc }
+func (o onlyDesc) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric, 200)
+	o.c.Collect(all)
+	close(all)
+	for m := range all {
+		if m.Desc() == o.desc {
+			ch <- m
+		}
+	}
+}
+
+// TestWorkerSteadyPacketDoesNotAllocate keeps the packet path, metrics
+// included, free of allocations.
+func TestWorkerSteadyPacketDoesNotAllocate(t *testing.T) {
+	w, _ := newTestWorker(t, io.Discard)
+	w.q = nopQueue{}
+	w.d.cache.Put(ctnetlink.Info{Proto: 6, Orig: conntrack.Tuple{Src: client, Dst: server}, Reply: conntrack.Tuple{Src: server, Dst: client}})
+	s := startSession(t, w)
+	ack := tcp(t, true, s.cs, s.ss, false, "")
+	pkt := make([]byte, len(ack))
+	if n := testing.AllocsPerRun(1000, func() {
+		copy(pkt, ack)
+		w.packet(nfq.Packet{ID: 1, Data: pkt})
+	}); n != 0 {
+		t.Fatalf("%v allocations per steady packet, want 0", n)
+	}
+}
+
+// pipeListener is an in-memory net.Listener: the server test needs no
+// socket.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	c, s := net.Pipe()
+	select {
+	case l.conns <- s:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// TestMetricsServer: /metrics serves the exposition text with ftpalg's
+// metrics and the Go client's standard ones; stop ends the server.
+func TestMetricsServer(t *testing.T) {
+	var logs bytes.Buffer
+	w, _ := newTestWorker(t, &logs)
+	startSession(t, w)
+	w.tick(time.Now())
+	ln := newPipeListener()
+	ms := w.d.newMetricsServer(ln)
+	ms.serve()
+	cl := &http.Client{Transport: &http.Transport{DialContext: ln.dial}, Timeout: 10 * time.Second}
+	get := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://metrics"+path, nil)
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("GET", "/metrics")
+	if code != 200 {
+		t.Fatalf("GET /metrics: %d\n%s", code, body)
+	}
+	for _, s := range []string{
+		"# TYPE ftpalg_packets_total counter\n",
+		`ftpalg_packets_total{queue="0",verdict="accept"} 4` + "\n",
+		"ftpalg_sessions_active 1\n",
+		"# TYPE ftpalg_decision_seconds histogram\n",
+		`ftpalg_decision_seconds_bucket{le="+Inf"} 4` + "\n",
+		"go_goroutines ",
+	} {
+		if !strings.Contains(body, s) {
+			t.Errorf("exposition lacks %q:\n%s", s, body)
+		}
+	}
+	if code, _ := get("GET", "/"); code != 404 {
+		t.Errorf("GET /: %d, want 404", code)
+	}
+	if code, _ := get("POST", "/metrics"); code != 405 {
+		t.Errorf("POST /metrics: %d, want 405", code)
+	}
+	cl.CloseIdleConnections()
+	done := make(chan struct{})
+	go func() { ms.stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stop did not return")
+	}
+	if _, err := ln.dial(context.Background(), "", ""); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("after stop, dial: %v, want the listener closed", err)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", logs.String())
+	}
+	var nilServer *metricsServer // metrics off
+	nilServer.serve()
+	nilServer.stop()
+}
