@@ -21,8 +21,12 @@ import (
 // overrun, `conntrack -D` of its entry. In each case a NOOP sent during
 // the disturbance is answered, and once ftpalg is back the next PASV on
 // the same control connection is rewritten and its transfer is byte-exact.
+// One exception, a known limit: where ftpalg kept its state of the session
+// while segments crossed without it (flush, overrun), the first PASV
+// after them can pass uninspected (firstPasvAfterGap); the one after it
+// must be rewritten.
 //
-// The lab is labDNAT with three servers, each behind its own DNAT:
+// The lab is labDNAT with four servers, each behind its own DNAT:
 //   - vsftpd 10.0.0.2, published as 203.0.113.1;
 //   - pyftpdlib 10.0.0.3, published as 203.0.113.2;
 //   - pure-ftpd 10.0.0.6, published as 203.0.113.5;
@@ -31,7 +35,7 @@ import (
 //     text and a port already as short as a data port can be, so the 3
 //     bytes the address gains cannot all be absorbed and the line must
 //     grow. That session is resized; what happens to it when ftpalg
-//     restarts is the resized-* case.
+//     restarts is the resized-kill-9 case.
 
 var (
 	bareServer = netip.MustParseAddr("10.0.0.5")
