@@ -108,6 +108,28 @@ func (s *Session) head(c *lineCtx) (*pendingCmd, bool) {
 	return h, true
 }
 
+// pairAnnouncement finds the newest pending PASV (227) or EPSV (229) the
+// server had received (its ACK covers the command), pops it and every
+// older command, and returns a copy of it; nil if there is none.
+func (s *Session) pairAnnouncement(c *lineCtx, code int) *pendingCmd {
+	want := ftp.PASV
+	if code == 229 {
+		want = ftp.EPSV
+	}
+	for k := s.pLen - 1; k >= 0; k-- {
+		p := s.pending[(s.pHead+k)%pendingCap]
+		if p.kind != want || c.hasAck && c.ack.LessThan(p.end) {
+			continue
+		}
+		for i := 0; i <= k; i++ {
+			s.pop()
+		}
+		s.midstream = false
+		return &p
+	}
+	return nil
+}
+
 func (s *Session) pop() {
 	s.pHead = (s.pHead + 1) % pendingCap
 	s.pLen--
@@ -156,7 +178,12 @@ func (s *Session) finalReply(c *lineCtx, code int, text []byte, announced bool) 
 		return
 	}
 	var cmd *pendingCmd
-	if h, ok := s.head(c); ok {
+	if s.midstream && (code == 227 || code == 229) {
+		// After a pickup or a gap, replies to unseen commands may still
+		// be due: a 227/229 answers the newest PASV/EPSV the server had
+		// received, and everything pending before it was answered unseen.
+		cmd = s.pairAnnouncement(c, code)
+	} else if h, ok := s.head(c); ok {
 		if s.midstream && !plausible(h.kind, code) {
 			// Answers a command sent before we started watching.
 			h = nil

@@ -490,12 +490,18 @@ func (t *Tracker) segment(s *Session, dir Dir, token uint64, now time.Time, res 
 		if t.sameStart(s, h, seq, end, res) {
 			return
 		}
-		if t.holdable(h, n, now) {
+		// The gap is real when the receiver acknowledged bytes the
+		// inspector never saw, or when this segment acknowledges bytes of
+		// the other direction the inspector never saw: either way packets
+		// crossed the gateway without ftpalg (a flushed table, a queue that
+		// overflowed with fail_open), and nothing will fill the hole.
+		real := h.gapConfirmed() || p.Flags&rewrite.FlagACK != 0 && !h.fin && o.bypassProven(o.adj.Unmap(p.Ack))
+		if !real && t.holdable(h, n, now) {
 			t.hold(s, dir, token, seq, false, now)
 			res.Verdict = Hold
 			return
 		}
-		if !h.gapConfirmed() {
+		if !real {
 			// Bytes beyond a gap nobody acknowledged: pass, never parse.
 			t.passUninspected(s, dir, now, res)
 			t.emit(s, dir, res, seq)

@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"github.com/ftpalg/ftpalg/rewrite"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -347,7 +348,8 @@ func TestSpoofedAheadOfWindowIsNotParsed(t *testing.T) {
 
 // Bytes that passed without the inspector (a bypassed queue) are
 // acknowledged by the receiver: then the gap is real, and inspection
-// resumes at the next line.
+// resumes with the segment after it, which starts a line: the 227 that
+// answers the PASV after the gap is rewritten and opens its pinhole.
 func TestConfirmedGapResyncs(t *testing.T) {
 	l := newLab(t, Config{}, cliAddr, srvAddr)
 	login(l)
@@ -360,7 +362,6 @@ func TestConfirmedGapResyncs(t *testing.T) {
 	l.send(FromClient, "PASV\r\n")
 	l.clearLog()
 	l.send(FromServer, "227 Entering Passive Mode (203,0,113,10,195,80).\r\n")
-	l.tick(time.Second)
 	resynced := false
 	for _, ev := range l.Events {
 		resynced = resynced || ev.Reason == ReasonGap && ev.Decision == "resync"
@@ -368,10 +369,45 @@ func TestConfirmedGapResyncs(t *testing.T) {
 	if !resynced {
 		t.Fatalf("events %+v, want a resync", l.Events)
 	}
+	if o := l.effects(EffOpenPinhole); len(o) != 1 || o[0].Pinhole.Dst.Port() != 50000 {
+		t.Fatalf("the PASV after the gap: %+v", l.Effects)
+	}
 	l.send(FromClient, "PASV\r\n")
 	l.send(FromServer, "227 Entering Passive Mode (203,0,113,10,195,81).\r\n")
-	if o := l.effects(EffOpenPinhole); len(o) != 1 || o[0].Pinhole.Dst.Port() != 50001 {
+	if o := l.effects(EffOpenPinhole); len(o) != 2 || o[1].Pinhole.Dst.Port() != 50001 {
 		t.Fatalf("after the gap: %+v", l.Effects)
+	}
+}
+
+// TestBypassBothWays: both directions crossed without ftpalg (a flushed
+// table, a fail-open overrun). The client's next command arrives ahead of
+// what ftpalg saw, acknowledging server bytes ftpalg never saw either:
+// that proves the bypass, so the command is inspected at once (not held),
+// and the server's 227 after its own hole pairs with it and is rewritten.
+func TestBypassBothWays(t *testing.T) {
+	l := natLab(t, "10.0.0.5:21")
+	login(l)
+	srv, cli := l.ep[FromServer], l.ep[FromClient]
+	for _, x := range []struct{ c, s string }{{"NOOP\r\n", "200 NOOP ok.\r\n"}, {"PWD\r\n", "257 \"/\"\r\n"}} {
+		cli.sndNxt += uint32(len(x.c))
+		srv.rcvNxt += uint32(len(x.c))
+		srv.sndNxt += uint32(len(x.s))
+		cli.rcvNxt += uint32(len(x.s))
+	}
+	if v := l.deliver(FromClient, buildPacket(cli.addr, srv.addr, cli.sndNxt, cli.rcvNxt, rewrite.FlagACK|rewrite.FlagPSH, []byte("PASV\r\n"))); v == Hold {
+		t.Fatal("PASV after a proven bypass was held")
+	}
+	cli.sndNxt += 6
+	l.send(FromServer, "227 Entering Passive Mode (10,0,0,5,195,80).\r\n")
+	if o := l.effects(EffOpenPinhole); len(o) != 1 {
+		t.Fatalf("pinholes %+v; events %+v", o, l.Events)
+	}
+	if got := string(cli.rcv); !strings.HasSuffix(got, "227 Entering Passive  (203,0,113,10,195,80).\r\n") {
+		t.Fatalf("client got %q", got)
+	}
+	// A segment ahead whose ACK is normal is held, as before.
+	if v := l.deliver(FromClient, buildPacket(cli.addr, srv.addr, cli.sndNxt+10, cli.rcvNxt, rewrite.FlagACK|rewrite.FlagPSH, []byte("PORT 198,51,100,7,200,10\r\n"))); v != Hold {
+		t.Fatalf("segment ahead with a plain ACK: %v, want hold", v)
 	}
 }
 
