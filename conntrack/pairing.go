@@ -178,11 +178,16 @@ func (s *Session) finalReply(c *lineCtx, code int, text []byte, announced bool) 
 		return
 	}
 	var cmd *pendingCmd
-	if s.midstream && (code == 227 || code == 229) {
-		// After a pickup or a gap, replies to unseen commands may still
-		// be due: a 227/229 answers the newest PASV/EPSV the server had
-		// received, and everything pending before it was answered unseen.
+	announcement := code == 227 || code == 229
+	if announcement {
+		// A 227/229 answers the newest PASV/EPSV the server had received;
+		// everything pending before it was answered, maybe unseen (after
+		// a pickup or a gap, or replies lost to a bypassed queue).
 		cmd = s.pairAnnouncement(c, code)
+	}
+	if cmd != nil || announcement && s.midstream {
+		// Paired, or no PASV/EPSV after a pickup or a gap: the reply may
+		// answer a command never seen; the pending ones stay.
 	} else if h, ok := s.head(c); ok {
 		if s.midstream && !plausible(h.kind, code) {
 			// Answers a command sent before we started watching.

@@ -430,3 +430,28 @@ func TestEndClosedFlow(t *testing.T) {
 		t.Fatal("an ended session was kept after its entry's DESTROY")
 	}
 }
+
+// TestLostRepliesDoNotShiftPairing: replies that crossed without ftpalg
+// leave their commands pending; a 227 still pairs with the PASV it
+// answers, not with the oldest command left over (seen in the fail-open
+// overrun of TestSessionsOutliveFtpalg).
+func TestLostRepliesDoNotShiftPairing(t *testing.T) {
+	l := newLab(t, Config{}, cliAddr, srvAddr)
+	login(l)
+	srv, cli := l.ep[FromServer], l.ep[FromClient]
+	l.send(FromClient, "NOOP\r\n")
+	l.send(FromClient, "NOOP\r\n")
+	skipped := "200 NOOP ok.\r\n200 NOOP ok.\r\n"
+	srv.sndNxt += uint32(len(skipped))
+	cli.rcvNxt += uint32(len(skipped))
+	l.send(FromClient, "NOOP\r\n")
+	l.send(FromServer, "200 NOOP ok.\r\n")
+	l.send(FromClient, "PASV\r\n")
+	l.send(FromServer, "227 Entering Passive Mode (203,0,113,10,195,80).\r\n")
+	if o := l.effects(EffOpenPinhole); len(o) != 1 {
+		t.Fatalf("pinholes %+v; events %+v", o, l.Events)
+	}
+	if v := l.effects(EffViolation); len(v) != 0 {
+		t.Fatalf("violations %+v", v)
+	}
+}
