@@ -9,6 +9,7 @@ package conntrack
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -69,6 +70,12 @@ func scaleClient(i int) [6]byte {
 	binary.BigEndian.PutUint32(b[:4], a)
 	binary.BigEndian.PutUint16(b[4:], uint16(20_000+i%40_000))
 	return b
+}
+
+// clientAP is the client end of session i as an address and port.
+func (st *scaleTable) clientAP(i int) netip.AddrPort {
+	c := scaleClient(i)
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(c[:4])), binary.BigEndian.Uint16(c[4:]))
 }
 
 // packet patches template b (IPv4, 20-byte header) for session i in
