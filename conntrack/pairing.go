@@ -31,9 +31,29 @@ func (s *Session) push(kind ftp.Kind, end rewrite.Seq, c *lineCtx) uint64 {
 		s.overrun++
 		return 0
 	}
-	s.pending[(s.pHead+s.pLen)%pendingCap] = pendingCmd{kind: kind, end: end, ord: s.ord}
+	if s.pLen == len(s.pending) {
+		s.growPending()
+	}
+	s.pending[(s.pHead+s.pLen)%len(s.pending)] = pendingCmd{kind: kind, end: end, ord: s.ord}
 	s.pLen++
 	return s.ord
+}
+
+// growPending doubles the ring of pending commands (from 4, up to
+// pendingCap), keeping their order: clients rarely pipeline more than a
+// command or two, so most sessions never grow it.
+func (s *Session) growPending() {
+	n := min(max(2*len(s.pending), 4), pendingCap)
+	ring := make([]pendingCmd, n)
+	for k := 0; k < s.pLen; k++ {
+		ring[k] = *s.pendingAt(k)
+	}
+	s.pending, s.pHead = ring, 0
+}
+
+// pendingAt is the k-th oldest pending command (k < s.pLen).
+func (s *Session) pendingAt(k int) *pendingCmd {
+	return &s.pending[(s.pHead+k)%len(s.pending)]
 }
 
 func (s *Session) serverLine(c *lineCtx) {
@@ -117,7 +137,7 @@ func (s *Session) pairAnnouncement(c *lineCtx, code int) *pendingCmd {
 		want = ftp.EPSV
 	}
 	for k := s.pLen - 1; k >= 0; k-- {
-		p := s.pending[(s.pHead+k)%pendingCap]
+		p := *s.pendingAt(k)
 		if p.kind != want || c.hasAck && c.ack.LessThan(p.end) {
 			continue
 		}
@@ -131,7 +151,7 @@ func (s *Session) pairAnnouncement(c *lineCtx, code int) *pendingCmd {
 }
 
 func (s *Session) pop() {
-	s.pHead = (s.pHead + 1) % pendingCap
+	s.pHead = (s.pHead + 1) % len(s.pending)
 	s.pLen--
 	if s.pLen == 0 && s.overrun > 0 {
 		// The replies now answer commands that were never queued.

@@ -23,9 +23,8 @@ type pin struct {
 
 // rangeOpen is an open passive-range pinhole.
 type rangeOpen struct {
-	id   uint64
-	r    PortRange
-	open bool
+	id uint64
+	r  PortRange
 }
 
 // check applies the policy to an announced endpoint from side dir.
@@ -43,9 +42,10 @@ func (s *Session) check(dir Dir, ap netip.AddrPort) (Reason, string) {
 	case s.authPending:
 		return ReasonTLSPending, "AUTH awaits its reply"
 	}
-	own, seen := s.tuples.Orig.Src.Addr(), s.tuples.Reply.Dst.Addr()
+	tu := s.tuples()
+	own, seen := tu.Orig.Src.Addr(), tu.Reply.Dst.Addr()
 	if dir == FromServer {
-		own, seen = s.tuples.Reply.Src.Addr(), s.tuples.Orig.Dst.Addr()
+		own, seen = tu.Reply.Src.Addr(), tu.Orig.Dst.Addr()
 	}
 	a := ap.Addr()
 	if a.Is4() != own.Is4() {
@@ -142,13 +142,17 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, sp span, announced netip.
 		}
 		i++
 	}
-	if s.npins == len(s.pins) {
+	if s.npins == maxPinholesCap {
 		s.closePin(c.res, 0, ReasonTooMany)
+	}
+	if s.npins == len(s.pins) {
+		s.growPins()
 	}
 	timeout := s.env.pol.PinholeTimeout
 	s.env.pinOwner[id] = s
 	s.pins[s.npins] = pin{id: id, ph: p.pinhole, m: p.mapping, hasMap: p.hasMap, dnat: p.dnat, expires: c.now.Add(timeout), cmdOrd: ord}
 	s.npins++
+	s.env.timers.notBefore(s, c.now.Add(timeout))
 	s.effect(c.res, Effect{Kind: EffOpenPinhole, ID: id, Pinhole: p.pinhole, Mapping: p.mapping, HasMap: p.hasMap, Timeout: timeout})
 	if p.hasMap {
 		s.effect(c.res, Effect{Kind: EffMapData, ID: id, Pinhole: p.pinhole, Mapping: p.mapping, HasMap: true, Timeout: timeout})
@@ -162,6 +166,17 @@ func (s *Session) open(c *lineCtx, p plan, ord uint64, sp span, announced netip.
 	return true
 }
 
+// growPins makes room for one more pinhole: a session holds none until
+// its first announcement opens one, then room for twice as many each
+// time it is full (most sessions use one at a time), at most
+// maxPinholesCap (open never holds more).
+func (s *Session) growPins() {
+	n := min(max(2*len(s.pins), 1), maxPinholesCap)
+	pins := make([]pin, n)
+	copy(pins, s.pins[:s.npins])
+	s.pins = pins
+}
+
 // closePin removes pinhole i and emits its close effect.
 func (s *Session) closePin(res *Result, i int, r Reason) {
 	p := s.pins[i]
@@ -170,6 +185,7 @@ func (s *Session) closePin(res *Result, i int, r Reason) {
 	}
 	copy(s.pins[i:s.npins], s.pins[i+1:s.npins])
 	s.npins--
+	s.pins[s.npins] = pin{}
 	delete(s.env.pinOwner, p.id)
 	s.env.budget.give(s.flow.Client.Addr())
 	s.effect(res, Effect{Kind: EffClosePinhole, ID: p.id, Pinhole: p.ph, Mapping: p.m, HasMap: p.hasMap, Reason: r})
@@ -179,6 +195,7 @@ func (s *Session) closeAll(res *Result, r Reason) {
 	for s.npins > 0 {
 		s.closePin(res, s.npins-1, r)
 	}
+	s.pins = nil // QUIT, REIN, TLS, the end: the next announcement, if any, allocates again
 	s.closeRange(res, r)
 }
 
@@ -186,13 +203,14 @@ func (s *Session) closeAll(res *Result, r Reason) {
 // (TLSPassthroughRange): from the client to the server's passive ports,
 // translated from the published address when the server is behind DNAT.
 func (s *Session) openRange(c *lineCtx) {
-	if s.rng.open {
+	if s.rng != nil {
 		return
 	}
 	s.ensureTuples()
 	client := s.flow.Client.Addr()
-	r := PortRange{Src: client, Dst: s.tuples.Reply.Src.Addr(), Lo: s.tls.PassiveLo, Hi: s.tls.PassiveHi}
-	if pub := s.tuples.Orig.Dst.Addr(); pub != r.Dst {
+	tu := s.tuples()
+	r := PortRange{Src: client, Dst: tu.Reply.Src.Addr(), Lo: s.tls.PassiveLo, Hi: s.tls.PassiveHi}
+	if pub := tu.Orig.Dst.Addr(); pub != r.Dst {
 		r.Public = pub
 	}
 	if reason := s.env.budget.take(client, 0, &s.env.pol); reason != ReasonNone {
@@ -202,19 +220,20 @@ func (s *Session) openRange(c *lineCtx) {
 		return
 	}
 	s.env.nextPin++
-	s.rng = rangeOpen{id: s.env.nextPin, r: r, open: true}
+	s.rng = &rangeOpen{id: s.env.nextPin, r: r}
 	s.effect(c.res, Effect{Kind: EffOpenRange, ID: s.rng.id, Range: r, Timeout: s.env.pol.SessionIdle})
 	s.event(c, "range-open", ReasonNone, r.String())
 }
 
 // closeRange closes the passive-range pinhole if it is open.
 func (s *Session) closeRange(res *Result, r Reason) {
-	if !s.rng.open {
+	if s.rng == nil {
 		return
 	}
-	s.rng.open = false
+	rng := s.rng
+	s.rng = nil
 	s.env.budget.give(s.flow.Client.Addr())
-	s.effect(res, Effect{Kind: EffCloseRange, ID: s.rng.id, Range: s.rng.r, Reason: r})
+	s.effect(res, Effect{Kind: EffCloseRange, ID: rng.id, Range: rng.r, Reason: r})
 }
 
 // ---- server lines ----

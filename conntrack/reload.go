@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 )
 
 // Policy returns the Tracker's policy.
@@ -27,7 +26,7 @@ func (t *Tracker) SetPolicy(p Policy) error {
 		return err
 	}
 	t.pol = p
-	t.nextExpiry = time.Time{} // the idle and linger times may have shrunk: look at every session at the next Tick
+	t.timers.rekeyAll(&t.pol) // the idle and linger times may have changed
 	return nil
 }
 

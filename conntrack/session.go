@@ -13,12 +13,46 @@ import (
 // state that pairs commands with replies. mu: none; a Session belongs to
 // one Tracker, which is used by one goroutine.
 type Session struct {
-	id       uint64
-	flow     Flow
-	tuples   Tuples
-	natKnown bool
-	env      *sessionEnv
-	half     [2]half
+	id     uint64
+	flow   Flow
+	env    *sessionEnv
+	natTup *Tuples // the kernel's tuples, once the NAT lookup answered (tuples)
+	half   [2]half
+
+	// pending is a ring of the commands awaiting replies (pairing.go):
+	// nil until the first command, grown on demand up to pendingCap.
+	pending []pendingCmd
+	pHead   int
+	pLen    int
+	overrun int // commands seen while pending was full, not queued
+	ord     uint64
+
+	multi int // code of the multi-line reply in progress, 0 if none
+
+	// pins are the outstanding pinholes, pins[:npins]: nil until the
+	// first announcement opens one, then grown on demand (pinbook.go).
+	pins  []pin
+	npins int
+
+	rng *rangeOpen // the passive-range pinhole while the channel is TLS; nil if none
+
+	lastSeen time.Time
+	endedAt  time.Time
+
+	// rewrites and refusals count the session's rewritten announcements
+	// and its violations, for Snapshot.
+	rewrites, refusals uint64
+
+	// timer is the session's place in the Tracker's expiry heap, plus
+	// one; 0 when it is not in it (timers.go).
+	timer int32
+
+	// reopenISN: a SYN with another sequence number arrived while the
+	// session was live (reopen); a SYN-ACK acknowledging it replaces the
+	// session (Tracker.reopen).
+	reopenISN rewrite.Seq
+
+	tls TLSRule // FTPS policy of the session's control port
 
 	greeted   bool // 220 seen (or picked up mid-stream)
 	midstream bool // handshake not seen: replies may answer unseen commands
@@ -32,20 +66,7 @@ type Session struct {
 	opaque      bool
 	ended       bool
 
-	pending [pendingCap]pendingCmd
-	pHead   int
-	pLen    int
-	overrun int // commands seen while pending was full, not queued
-	ord     uint64
-
-	multi          int  // code of the multi-line reply in progress, 0 if none
-	multiAnnounced bool // its announcement was already handled
-
-	pins  [maxPinholesCap]pin
-	npins int
-
-	tls TLSRule   // FTPS policy of the session's control port
-	rng rangeOpen // the passive-range pinhole while the channel is TLS
+	multiAnnounced bool // the multi-line reply's announcement was already handled
 
 	// resetting: a refusal under ViolationReset (or an AUTH the policy
 	// blocks but the server accepted) asked for a reset, which the
@@ -55,21 +76,10 @@ type Session struct {
 	resetReason Reason
 	killed      bool // reset done: every further packet is dropped
 
-	lastSeen time.Time
-	endedAt  time.Time
-
-	// reopen: a SYN with another sequence number (reopenISN) arrived
-	// while the session was live; a SYN-ACK acknowledging it replaces
-	// the session (Tracker.reopen).
-	reopen    bool
-	reopenISN rewrite.Seq
+	reopen bool
 
 	// resized: an edit changed the stream's length (EffResized).
 	resized bool
-
-	// rewrites and refusals count the session's rewritten announcements
-	// and its violations, for Snapshot.
-	rewrites, refusals uint64
 }
 
 // ID is the session's number, unique within its Tracker.
@@ -129,13 +139,21 @@ func (s *Session) violation(c *lineCtx, reason Reason, detail string) {
 
 // ensureTuples asks the NAT lookup once per session for the kernel's view.
 func (s *Session) ensureTuples() {
-	if s.natKnown || s.env.nat == nil {
+	if s.natTup != nil || s.env.nat == nil {
 		return
 	}
 	if t, ok := s.env.nat.Lookup(s.flow); ok {
-		s.tuples = t
-		s.natKnown = true
+		s.natTup = &t
 	}
+}
+
+// tuples are the conntrack tuples the session uses: the kernel's, once
+// the NAT lookup answered, else IdentityTuples(s.flow).
+func (s *Session) tuples() Tuples {
+	if s.natTup != nil {
+		return *s.natTup
+	}
+	return IdentityTuples(s.flow)
 }
 
 func (s *Session) clientLine(c *lineCtx) {
@@ -207,7 +225,7 @@ func (s *Session) clientAnnounce(c *lineCtx, kind ftp.Kind, arg []byte, ord uint
 		s.refuseClient(c, arg, argOff, r, d)
 		return
 	}
-	p := planActive(s.tuples, ap)
+	p := planActive(s.tuples(), ap)
 	newArg := func(a netip.AddrPort) []byte {
 		if kind == ftp.PORT {
 			return ftp.AppendPORT(s.env.scratch[:0], a)
@@ -254,7 +272,7 @@ func (s *Session) serverAnnounce(c *lineCtx, code int, text []byte, cmd *pending
 		port, start, end, err = ftp.Parse229(text)
 		// 229 names no address: the data connection goes to the server
 		// address the client already uses.
-		ap = netip.AddrPortFrom(s.tuples.Reply.Src.Addr(), port)
+		ap = netip.AddrPortFrom(s.tuples().Reply.Src.Addr(), port)
 	}
 	if err != nil {
 		s.refuseReply(c, ReasonSyntax, err.Error())
@@ -265,7 +283,7 @@ func (s *Session) serverAnnounce(c *lineCtx, code int, text []byte, cmd *pending
 		s.refuseReply(c, r, d)
 		return
 	}
-	p := planPassive(s.tuples, ap)
+	p := planPassive(s.tuples(), ap)
 	if code == 229 {
 		// The client keeps the address it uses; only the port can change.
 		ap = netip.AddrPortFrom(p.announce.Addr(), ap.Port())

@@ -88,8 +88,8 @@ func (s *Session) info(now time.Time, holding map[*Session]struct{}) SessionInfo
 	in := SessionInfo{
 		ID:       s.id,
 		Flow:     s.flow,
-		Tuples:   s.tuples,
-		NATKnown: s.natKnown,
+		Tuples:   s.tuples(),
+		NATKnown: s.natTup != nil,
 		TLS:      s.tls.Mode,
 		Rewrites: s.rewrites,
 		Refusals: s.refusals,
@@ -123,7 +123,7 @@ func (s *Session) info(now time.Time, holding map[*Session]struct{}) SessionInfo
 			}
 		}
 	}
-	if s.rng.open {
+	if s.rng != nil {
 		in.Range = &RangeInfo{ID: s.rng.id, Range: s.rng.r}
 	}
 	return in

@@ -20,13 +20,24 @@ const (
 )
 
 // half is one direction of a control connection.
+//
+// Its fields are ordered to pack (a session has two, issue 12).
 type half struct {
-	synced   bool
-	next     rewrite.Seq // next original byte to inspect
-	released rewrite.Seq // bytes before this have been handed out in order
-	fin      bool        // the sender's FIN was seen in order, at finSeq
-	csum     uint8       // CaptureChecksums: how this direction's checksums are read
-	finSeq   rewrite.Seq
+	synced bool
+	// rcvAckSet: rcvAck is known (see rcvAck, below).
+	rcvAckSet bool
+	next      rewrite.Seq // next original byte to inspect
+	released  rewrite.Seq // bytes before this have been handed out in order
+	fin       bool        // the sender's FIN was seen in order, at finSeq
+	csum      uint8       // CaptureChecksums: how this direction's checksums are read
+	finSeq    rewrite.Seq
+
+	// rcvAck is the highest acknowledgment (original space) the receiver
+	// of this half has sent. Beyond next, it proves that bytes reached the
+	// receiver without passing the inspector (a bypassed queue): only then
+	// is a gap real. A spoofed segment ahead of the stream is never
+	// acknowledged, so it is never inspected.
+	rcvAck rewrite.Seq
 
 	line      []byte // the incomplete line so far (bounded by MaxLine)
 	lineStart rewrite.Seq
@@ -54,14 +65,6 @@ type half struct {
 
 	adj rewrite.Adjuster
 
-	// rcvAck is the highest acknowledgment (original space) the receiver
-	// of this half has sent. Beyond next, it proves that bytes reached the
-	// receiver without passing the inspector (a bypassed queue): only then
-	// is a gap real. A spoofed segment ahead of the stream is never
-	// acknowledged, so it is never inspected.
-	rcvAck    rewrite.Seq
-	rcvAckSet bool
-
 	held      []heldPkt // inspected packets held, in sequence order
 	ooo       []heldPkt // out-of-order packets, not yet inspected
 	heldBytes int
@@ -71,9 +74,9 @@ type half struct {
 	tlsAlert bool // an alert record (close_notify before CCC) was sent
 	tlsApp   bool // an application-data record was sent (the handshake is over)
 	tlsLost  bool // not TLS framing and no alert before it: stay opaque
-	tlsNeed  int  // bytes left of the current TLS record
 	tlsHdr   [5]byte
-	tlsHdrN  int
+	tlsNeed  int32 // bytes left of the current TLS record (at most 2^16-1)
+	tlsHdrN  int32 // bytes of tlsHdr read
 }
 
 type heldPkt struct {
@@ -299,7 +302,7 @@ func (t *Tracker) tlsStarted(s *Session, c *lineCtx, h *half, before int) {
 	h.line = h.line[:0]
 	h.discard, h.long = false, false
 	copy(h.tlsHdr[:], hdr[:before])
-	h.tlsHdrN = before
+	h.tlsHdrN = int32(before)
 	h.tlsNeed = 0
 }
 
@@ -593,8 +596,8 @@ func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewr
 	n := 0
 	for n < len(data) {
 		if h.tlsNeed > 0 {
-			k := min(h.tlsNeed, len(data)-n)
-			h.tlsNeed -= k
+			k := min(int(h.tlsNeed), len(data)-n)
+			h.tlsNeed -= int32(k)
 			n += k
 			continue
 		}
@@ -624,7 +627,7 @@ func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewr
 			h.opaque = false
 			h.line = append(h.line[:0], h.tlsHdr[:h.tlsHdrN-1]...)
 			h.sigN = int8(copy(h.sig[:], h.line))
-			h.lineStart = pos.Add(n - h.tlsHdrN)
+			h.lineStart = pos.Add(n - int(h.tlsHdrN))
 			h.tlsHdrN = 0
 			s.cleared(c, h)
 			return n - 1
@@ -632,7 +635,7 @@ func (t *Tracker) tlsWalk(s *Session, c *lineCtx, h *half, data []byte, pos rewr
 		if h.tlsHdrN == 5 {
 			h.tlsAlert = h.tlsAlert || h.tlsHdr[0] == 21
 			h.tlsApp = h.tlsApp || h.tlsHdr[0] == 23
-			h.tlsNeed = int(h.tlsHdr[3])<<8 | int(h.tlsHdr[4])
+			h.tlsNeed = int32(h.tlsHdr[3])<<8 | int32(h.tlsHdr[4])
 			h.tlsHdrN = 0
 		}
 	}

@@ -115,8 +115,7 @@ type Tracker struct {
 	payload []byte // scratch for Output
 	sacks   [][2]rewrite.Seq
 
-	holding    map[*Session]struct{} // sessions with held packets
-	nextExpiry time.Time
+	holding map[*Session]struct{} // sessions with held packets
 
 	Stats Stats
 }
@@ -136,6 +135,7 @@ type sessionEnv struct {
 	pinOwner map[uint64]*Session // outstanding pinhole ID -> its session
 	scratch  []byte              // formatting announcements
 	scratch2 []byte              // the replacement text of a rewrite
+	timers   timers              // every session, by when it is next due (timers.go)
 }
 
 // Stats counts what a Tracker has seen. Read it from the Tracker's
@@ -305,6 +305,10 @@ func (t *Tracker) Process(pkt []byte, token uint64, now time.Time, res *Result) 
 		}
 	}
 	res.Session = s.id
+	if now.Before(s.lastSeen) {
+		// The clock went back: the idle timeout moves earlier.
+		t.timers.notBefore(s, now.Add(t.pol.SessionIdle))
+	}
 	s.lastSeen = now
 	t.segment(s, dir, token, now, res)
 }
@@ -395,12 +399,13 @@ func (t *Tracker) create(flow Flow, now time.Time, res *Result, midstream bool) 
 		return nil
 	}
 	t.nextID++
-	s := &Session{id: t.nextID, flow: flow, env: &t.sessionEnv, tuples: IdentityTuples(flow), midstream: midstream, greeted: midstream, lastSeen: now,
+	// The halves' line buffers are allocated when a line first spans
+	// segments (partial), its pinholes and pending commands when it has
+	// some.
+	s := &Session{id: t.nextID, flow: flow, env: &t.sessionEnv, midstream: midstream, greeted: midstream, lastSeen: now,
 		tls: t.tls[flow.Server.Port()]}
-	for d := range s.half {
-		s.half[d].line = make([]byte, 0, 128)
-	}
 	t.sessions[flow] = s
+	t.timers.add(s, s.deadline(&t.pol))
 	t.Stats.SessionsStarted++
 	s.effect(res, Effect{Kind: EffSessionStart})
 	return s
@@ -414,6 +419,7 @@ func (t *Tracker) end(s *Session, now time.Time, res *Result, r Reason) {
 	}
 	s.ended = true
 	s.endedAt = now
+	t.timers.notBefore(s, now.Add(t.pol.ClosedLinger))
 	s.closeAll(res, r)
 	t.Stats.SessionsEnded++
 	s.effect(res, Effect{Kind: EffSessionEnd, Reason: r})
@@ -427,6 +433,7 @@ func (t *Tracker) remove(s *Session, now time.Time, res *Result, r Reason) {
 	}
 	delete(t.holding, s)
 	delete(t.sessions, s.flow)
+	t.timers.drop(s)
 }
 
 // segment runs one decoded packet through its session.
@@ -678,11 +685,14 @@ func (t *Tracker) Tick(now time.Time, res *Result) {
 			t.releaseHeld(s, Dir(d), res, true)
 		}
 	}
-	if !t.nextExpiry.IsZero() && now.Before(t.nextExpiry) {
-		return
-	}
-	next := now.Add(time.Second)
-	for _, s := range t.sessions {
+	// Only the sessions whose key has passed: something is due, or their
+	// deadline moved later since they were keyed (timers.go). Each is
+	// looked at once at most.
+	for n := len(t.timers.h); n > 0; n-- {
+		s := t.timers.due(now)
+		if s == nil {
+			break
+		}
 		s.expire(now, res)
 		switch {
 		case s.ended && now.Sub(s.endedAt) >= t.pol.ClosedLinger,
@@ -690,11 +700,8 @@ func (t *Tracker) Tick(now time.Time, res *Result) {
 			t.remove(s, now, res, ReasonExpired)
 			continue
 		}
-		if e := s.nextExpiry(); !e.IsZero() && e.Before(next) {
-			next = e
-		}
+		t.timers.move(s, s.deadline(&t.pol), now)
 	}
-	t.nextExpiry = next
 }
 
 // resetSession carries out a reset the session asked for (Session.reset):
