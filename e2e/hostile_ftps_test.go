@@ -643,39 +643,7 @@ func (h *hostileLab) runFTPS(t *testing.T, c *hostileCase) outcome {
 		}
 	}
 	// Wait for ftpalg to end the sessions.
-	var sessions []string
-	ended := true
-	if h.d != nil {
-		for _, r := range remotes {
-			e, ok := h.d.WaitSince(mark, 4*time.Second, msg("session start", "client", r))
-			if !ok {
-				continue
-			}
-			sess := e.Field("session")
-			sessions = append(sessions, sess)
-			if _, ok := h.d.WaitSince(mark, 4*time.Second, func(e LogEntry) bool {
-				return e.Msg == "session end" && e.Field("session") == sess
-			}); !ok {
-				ended = false
-			}
-		}
-	} else {
-		time.Sleep(150 * time.Millisecond)
-	}
-	var seen []string
-	for _, e := range poll.finish() {
-		if !before[e] {
-			seen = append(seen, e)
-		}
-	}
-	var entries []LogEntry
-	if h.d != nil {
-		for _, e := range h.d.Since(mark) {
-			if s := e.Field("session"); s != "" && slices.Contains(sessions, s) {
-				entries = append(entries, e)
-			}
-		}
-	}
+	sessions, ended, seen, entries := h.collect(mark, poll, before, remotes...)
 	// The ClientHellos the client sent, and the tickets they carried.
 	var hellos []string
 	planted := false

@@ -259,31 +259,11 @@ func (h *hostileLab) run(t *testing.T, c *hostileCase) outcome {
 		raw.FIN()
 	}
 	var sess string
-	ended := false
-	if h.d != nil {
-		// Wait for ftpalg to end the session, so its log is complete.
-		if e, ok := h.d.WaitSince(mark, 4*time.Second, msg("session start", "client", local.String())); ok {
-			sess = e.Field("session")
-			_, ended = h.d.WaitSince(mark, 4*time.Second, func(e LogEntry) bool {
-				return e.Msg == "session end" && e.Field("session") == sess
-			})
-		}
+	sessions, ended, seen, entries := h.collect(mark, poll, before, local.String())
+	if len(sessions) > 0 {
+		sess = sessions[0]
 	} else {
-		time.Sleep(150 * time.Millisecond)
-	}
-	var seen []string
-	for _, e := range poll.finish() {
-		if !before[e] {
-			seen = append(seen, e)
-		}
-	}
-	var entries []LogEntry
-	if h.d != nil {
-		for _, e := range h.d.Since(mark) {
-			if sess != "" && e.Field("session") == sess {
-				entries = append(entries, e)
-			}
-		}
+		ended = false
 	}
 	t.Logf("transcript:\n%s", res.transcript())
 	if h.d != nil {
@@ -654,6 +634,44 @@ func treeVersion() string {
 		v += "-dirty"
 	}
 	return v
+}
+
+// collect waits for ftpalg to end the sessions of the given client
+// endpoints (so that its log is complete), then returns their session
+// numbers, whether all ended, the kernel elements sampled since before
+// that were not there before, and ftpalg's log entries of the sessions.
+func (h *hostileLab) collect(mark int, poll *setsPoller, before map[string]bool, clients ...string) (sessions []string, ended bool, seen []string, entries []LogEntry) {
+	ended = true
+	if h.d != nil {
+		for _, cl := range clients {
+			e, ok := h.d.WaitSince(mark, 4*time.Second, msg("session start", "client", cl))
+			if !ok {
+				continue
+			}
+			sess := e.Field("session")
+			sessions = append(sessions, sess)
+			if _, ok := h.d.WaitSince(mark, 4*time.Second, func(e LogEntry) bool {
+				return e.Msg == "session end" && e.Field("session") == sess
+			}); !ok {
+				ended = false
+			}
+		}
+	} else {
+		time.Sleep(150 * time.Millisecond)
+	}
+	for _, e := range poll.finish() {
+		if !before[e] {
+			seen = append(seen, e)
+		}
+	}
+	if h.d != nil {
+		for _, e := range h.d.Since(mark) {
+			if s := e.Field("session"); s != "" && slices.Contains(sessions, s) {
+				entries = append(entries, e)
+			}
+		}
+	}
+	return sessions, ended, seen, entries
 }
 
 // writeSecurityTable writes SECURITY.md's table when FTPALG_SECURITY_TABLE
