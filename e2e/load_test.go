@@ -31,6 +31,11 @@ import (
 //	                with the e2e gateway config at log level info, 1 queue
 //	ftpalg-2queues  the same with queue.count 2
 //	kernel-helper   no ftpalg: ct helper "ftp" and "related accept"
+//	nop-queue       the kernel-helper gateway, and every control packet
+//	                (tcp port 21, both directions, forward hook) queued
+//	                to e2e/testdata/nopqueue, a go-nfqueue program that
+//	                accepts each one in its callback: the cost of the
+//	                queue alone
 //
 // Every transfer is checked byte for byte; any error fails the benchmark.
 // For the ftpalg variants the gateway's conntrack invalid counter and the
@@ -51,7 +56,10 @@ import (
 // session processes), ct-invalid (the gateway's conntrack invalid
 // counter, delta); for ftpalg also its CPU time (utime+stime), the control
 // packets its divert rules queued (rule counters, delta), the CPU time
-// per queued packet and its peak RSS (VmHWM).
+// per queued packet and its peak RSS (VmHWM); for nop-queue the same
+// figures of the nopqueue program (nopqueue-*). For both kinds of queue
+// program also ctlpkts/transfer and queue-cpu-us/transfer (the queue
+// program's CPU time per transfer).
 func BenchmarkGatewayLoad(b *testing.B) {
 	w := loadWorkload{
 		sessions:  envInt(b, "FTPALG_LOAD_SESSIONS", 16, 1, 1024),
@@ -63,12 +71,14 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		name   string
 		kind   adminKind
 		queues int // 0: no ftpalg
+		nop    bool
 	}{
-		{"ftpalg", adminFtpalg, 1},
-		{"ftpalg-2queues", adminFtpalg, 2},
-		{"kernel-helper", adminKernelHelper, 0},
+		{"ftpalg", adminFtpalg, 1, false},
+		{"ftpalg-2queues", adminFtpalg, 2, false},
+		{"kernel-helper", adminKernelHelper, 0, false},
+		{"nop-queue", adminKernelHelper, 0, true},
 	} {
-		b.Run(gw.name, func(b *testing.B) { benchGateway(b, gw.kind, gw.queues, w) })
+		b.Run(gw.name, func(b *testing.B) { benchGateway(b, gw.kind, gw.queues, gw.nop, w) })
 	}
 }
 
@@ -90,7 +100,7 @@ func envInt(b *testing.B, name string, def, lo, hi int) int {
 
 const loadPath = "/pub/load.bin"
 
-func benchGateway(b *testing.B, kind adminKind, queues int, w loadWorkload) {
+func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, w loadWorkload) {
 	g := labDNAT(b, kind)
 	g.diagTail = 80
 	// labDNAT gives the client .10 and .11; more clients need more.
@@ -114,6 +124,11 @@ func benchGateway(b *testing.B, kind adminKind, queues int, w loadWorkload) {
 		d = startDaemon(b, g.GW, cfg)
 		pid = mainPID(b, d.Proc, "ftpalg")
 	}
+	var nq *nopQueue
+	if nop {
+		nq = startNopQueue(b, g.GW)
+		pid = nq.pid
+	}
 	clients := make([]netip.Addr, w.clients)
 	for i := range clients {
 		clients[i] = loadClientAddr(i)
@@ -130,8 +145,15 @@ func benchGateway(b *testing.B, kind adminKind, queues int, w loadWorkload) {
 	drops0 := adminInvalidDrops(b, g.GW, "forward")
 	var ctl0 uint64
 	var cpuD0 int64
-	if d != nil {
-		ctl0 = divertPackets(b, g.GW, d.Cfg.Table)
+	queueTable := ""
+	switch {
+	case d != nil:
+		queueTable = d.Cfg.Table
+	case nq != nil:
+		queueTable = nopQueueTable
+	}
+	if queueTable != "" {
+		ctl0 = divertPackets(b, g.GW, queueTable)
 		cpuD0 = procCPUTicks(b, pid, false)
 	}
 	vsftpdPID := srv.Proc.Pid()
@@ -177,9 +199,32 @@ func benchGateway(b *testing.B, kind adminKind, queues int, w loadWorkload) {
 	drops := adminInvalidDrops(b, g.GW, "forward") - drops0
 	b.ReportMetric(float64(invalid), "ct-invalid")
 
+	if queueTable != "" {
+		prog := "ftpalg"
+		if nq != nil {
+			prog = "nopqueue"
+		}
+		cpuD1 := procCPUTicks(b, pid, false)
+		ctl := divertPackets(b, g.GW, queueTable) - ctl0
+		hwm := procStatusKiB(b, pid, "VmHWM")
+		cpuD := time.Duration(cpuD1-cpuD0) * tick
+		transfers := float64(w.sessions*w.transfers) * n
+		b.ReportMetric(ms(cpuD)/n, prog+"-cpu-ms/op")
+		b.ReportMetric(float64(ctl)/n, "ctlpkts/op")
+		b.ReportMetric(float64(ctl)/transfers, "ctlpkts/transfer")
+		b.ReportMetric(float64(cpuD.Microseconds())/transfers, "queue-cpu-us/transfer")
+		if ctl > 0 {
+			b.ReportMetric(float64(cpuD.Microseconds())/float64(ctl), prog+"-us/ctlpkt")
+		}
+		b.ReportMetric(float64(hwm)/1024, prog+"-peak-RSS-MiB")
+	}
+
 	if d == nil {
 		if invalid != 0 || drops != 0 {
 			b.Logf("kernel helper: the gateway's conntrack invalid counter moved by %d, the admin ruleset dropped %d invalid packets", invalid, drops)
+		}
+		if nq != nil {
+			nq.stop(b)
 		}
 		return
 	}
@@ -198,16 +243,6 @@ func benchGateway(b *testing.B, kind adminKind, queues int, w loadWorkload) {
 	b.ReportMetric(float64(len(ents)), "ctl-entries")
 	b.ReportMetric(float64(liberal), "ctl-liberal")
 	b.ReportMetric(float64(resized), "ctl-resized")
-	cpuD1 := procCPUTicks(b, pid, false)
-	ctl := divertPackets(b, g.GW, d.Cfg.Table) - ctl0
-	hwm := procStatusKiB(b, pid, "VmHWM")
-	cpuD := time.Duration(cpuD1-cpuD0) * tick
-	b.ReportMetric(ms(cpuD)/n, "ftpalg-cpu-ms/op")
-	b.ReportMetric(float64(ctl)/n, "ctlpkts/op")
-	if ctl > 0 {
-		b.ReportMetric(float64(cpuD.Microseconds())/float64(ctl), "ftpalg-us/ctlpkt")
-	}
-	b.ReportMetric(float64(hwm)/1024, "ftpalg-peak-RSS-MiB")
 
 	if invalid != 0 {
 		b.Errorf("the gateway's conntrack invalid counter moved by %d during the run", invalid)
