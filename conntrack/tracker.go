@@ -234,11 +234,10 @@ func (t *Tracker) Process(pkt []byte, token uint64, now time.Time, res *Result) 
 		t.Stats.Undecodable++
 		return
 	}
-	dir, flow, ok := t.direction(p)
+	dir, flow, s, ok := t.direction(p)
 	if !ok {
 		return
 	}
-	s := t.sessions[flow]
 	if !t.checksumOK(p, s, dir) {
 		// The receiver discards it: nothing in it counts (data, ACK,
 		// SYN, FIN, RST). It still gets the session's sequence
@@ -345,36 +344,43 @@ func (t *Tracker) checksumOK(p *rewrite.Packet, s *Session, dir Dir) bool {
 // tracked in either orientation, else the SYN's sender (the client) or
 // the SYN-ACK's sender (the server), else, when both ports are control
 // ports (a client using source port 21), the kernel's original tuple.
-// Only when none of these tells does the port decide.
-func (t *Tracker) direction(p *rewrite.Packet) (Dir, Flow, bool) {
+// Only when none of these tells does the port decide. It returns the
+// flow's session too (nil if none), so that a packet costs one lookup.
+func (t *Tracker) direction(p *rewrite.Packet) (Dir, Flow, *Session, bool) {
 	src, dst := netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort)
 	toCtl, fromCtl := t.isControl(p.DstPort), t.isControl(p.SrcPort)
 	asClient := Flow{Client: src, Server: dst}
 	asServer := Flow{Client: dst, Server: src}
-	switch {
-	case !toCtl && !fromCtl:
-		return 0, Flow{}, false
-	case toCtl && t.sessions[asClient] != nil:
-		return FromClient, asClient, true
-	case fromCtl && t.sessions[asServer] != nil:
-		return FromServer, asServer, true
+	if !toCtl && !fromCtl {
+		return 0, Flow{}, nil, false
 	}
+	if toCtl {
+		if s := t.sessions[asClient]; s != nil {
+			return FromClient, asClient, s, true
+		}
+	}
+	if fromCtl {
+		if s := t.sessions[asServer]; s != nil {
+			return FromServer, asServer, s, true
+		}
+	}
+	// No session either way: a new connection, or one picked up.
 	if p.Flags&rewrite.FlagSYN != 0 {
 		if p.Flags&rewrite.FlagACK == 0 {
 			// The sender opens the connection: it is the client.
-			return FromClient, asClient, toCtl
+			return FromClient, asClient, nil, toCtl
 		}
-		return FromServer, asServer, fromCtl
+		return FromServer, asServer, nil, fromCtl
 	}
 	if toCtl && fromCtl && t.nat != nil {
 		if tu, ok := t.nat.Lookup(asClient); ok && tu.Orig.Src == dst {
-			return FromServer, asServer, true
+			return FromServer, asServer, nil, true
 		}
 	}
 	if toCtl {
-		return FromClient, asClient, true
+		return FromClient, asClient, nil, true
 	}
-	return FromServer, asServer, true
+	return FromServer, asServer, nil, true
 }
 
 // reopen replaces session s by a new one for the connection whose SYN

@@ -132,37 +132,46 @@ func needPyftpdlib(t testing.TB) {
 	}
 }
 
-var daemonBuild struct {
+// goBuild is one program the tests build from this module, once per test
+// binary run.
+type goBuild struct {
 	sync.Once
-	path string
-	err  error
+	pkg, name string // the package (from the module root) and the binary's name
+	path      string
+	err       error
 }
 
-// ftpalgBinary builds ./cmd/ftpalg once per test binary run. A build
-// failure is a test failure (it is the code under test), never a skip.
-func ftpalgBinary(t testing.TB) string {
+// binary builds b once and returns its path. A build failure is a test
+// failure (it is code under test), never a skip.
+func (b *goBuild) binary(t testing.TB) string {
 	t.Helper()
-	daemonBuild.Do(func() {
-		if p := os.Getenv("FTPALG_E2E_BIN"); p != "" {
-			daemonBuild.path = p
-			return
-		}
+	b.Do(func() {
 		goBin, err := exec.LookPath("go")
 		if err != nil {
 			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 		}
-		out := filepath.Join(tmpRoot, "ftpalg")
-		cmd := exec.Command(goBin, "build", "-o", out, "./cmd/ftpalg")
+		out := filepath.Join(tmpRoot, b.name)
+		cmd := exec.Command(goBin, "build", "-o", out, b.pkg)
 		cmd.Dir = ".." // the module root; go test runs in the package directory
-		b, err := cmd.CombinedOutput()
-		if err != nil {
-			daemonBuild.err = fmt.Errorf("go build ./cmd/ftpalg: %v\n%s", err, b)
+		if o, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, o)
 			return
 		}
-		daemonBuild.path = out
+		b.path = out
 	})
-	if daemonBuild.err != nil {
-		t.Fatal(daemonBuild.err)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return daemonBuild.path
+	return b.path
+}
+
+var daemonBuild = goBuild{pkg: "./cmd/ftpalg", name: "ftpalg"}
+
+// ftpalgBinary builds ./cmd/ftpalg once per test binary run, unless
+// FTPALG_E2E_BIN names a binary to test instead.
+func ftpalgBinary(t testing.TB) string {
+	if p := os.Getenv("FTPALG_E2E_BIN"); p != "" {
+		return p
+	}
+	return daemonBuild.binary(t)
 }

@@ -729,16 +729,7 @@ func (h *hostileLab) runFTPS(t *testing.T, c *hostileCase) outcome {
 		if !ended {
 			tee.Errorf("ftpalg did not log the end of sessions %v within 4s: it lost track of them", sessions)
 		}
-		var left []string
-		if !eventually(3*time.Second, func() bool {
-			left = left[:0]
-			for _, e := range h.snapshot() {
-				if !before[e] {
-					left = append(left, e)
-				}
-			}
-			return len(left) == 0
-		}) {
+		if left := h.leftOver(before, 3*time.Second); len(left) > 0 {
 			tee.Errorf("after the sessions ended, still in ftpalg's sets after 3s: %v", left)
 		}
 	}

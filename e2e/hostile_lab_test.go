@@ -322,16 +322,7 @@ func (h *hostileLab) run(t *testing.T, c *hostileCase) outcome {
 		}
 		// Nothing of this session may be left (elements that were
 		// there before the case are an earlier case's).
-		var left []string
-		if !eventually(3*time.Second, func() bool {
-			left = left[:0]
-			for _, e := range h.snapshot() {
-				if !before[e] {
-					left = append(left, e)
-				}
-			}
-			return len(left) == 0
-		}) {
+		if left := h.leftOver(before, 3*time.Second); len(left) > 0 {
 			out.errs = append(out.errs, fmt.Sprintf("still in ftpalg's sets 3s after the session ended: %v", left))
 			t.Errorf("after the session ended, still in ftpalg's sets after 3s: %v", left)
 		}
@@ -634,6 +625,22 @@ func treeVersion() string {
 		v += "-dirty"
 	}
 	return v
+}
+
+// leftOver waits up to within for ftpalg's sets to hold nothing that was
+// not there before (an earlier case's elements), and returns what is left.
+func (h *hostileLab) leftOver(before map[string]bool, within time.Duration) []string {
+	var left []string
+	eventually(within, func() bool {
+		left = left[:0]
+		for _, e := range h.snapshot() {
+			if !before[e] {
+				left = append(left, e)
+			}
+		}
+		return len(left) == 0
+	})
+	return left
 }
 
 // collect waits for ftpalg to end the sessions of the given client

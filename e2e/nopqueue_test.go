@@ -2,11 +2,7 @@ package e2e
 
 import (
 	"encoding/binary"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,32 +135,7 @@ func (q *nopQueue) stop(t testing.TB) {
 	}
 }
 
-var nopQueueBuild struct {
-	sync.Once
-	path string
-	err  error
-}
+var nopQueueBuild = goBuild{pkg: "./e2e/testdata/nopqueue", name: "nopqueue"}
 
 // nopQueueBinary builds ./e2e/testdata/nopqueue once per test binary run.
-func nopQueueBinary(t testing.TB) string {
-	t.Helper()
-	nopQueueBuild.Do(func() {
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		out := filepath.Join(tmpRoot, "nopqueue")
-		cmd := exec.Command(goBin, "build", "-o", out, "./e2e/testdata/nopqueue")
-		cmd.Dir = ".." // the module root; go test runs in the package directory
-		b, err := cmd.CombinedOutput()
-		if err != nil {
-			nopQueueBuild.err = fmt.Errorf("go build ./e2e/testdata/nopqueue: %v\n%s", err, b)
-			return
-		}
-		nopQueueBuild.path = out
-	})
-	if nopQueueBuild.err != nil {
-		t.Fatal(nopQueueBuild.err)
-	}
-	return nopQueueBuild.path
-}
+func nopQueueBinary(t testing.TB) string { return nopQueueBuild.binary(t) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/ftpalg/ftpalg/internal/testmode"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,8 +17,12 @@ import (
 // connection, errors for bad requests, a stale socket file replaced, a
 // live one refused.
 func TestStatusSocket(t *testing.T) {
+	testmode.Check(t)
 	if os.Getuid() != 0 {
-		t.Skip("the status socket answers root only")
+		if testmode.Strict() {
+			t.Fatal("the status socket answers root only: run as root (FTPALG_E2E=require or CI)")
+		}
+		t.Skip("the status socket answers root only (FTPALG_E2E=require makes this a failure)")
 	}
 	var logs bytes.Buffer
 	w, _ := newTestWorker(t, &logs)
