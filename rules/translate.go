@@ -25,6 +25,11 @@ type Translator struct {
 // What the same Result opens and closes (an announcement superseded at
 // once) is never installed.
 func (tr *Translator) Translate(effs []conntrack.Effect) Change {
+	if len(effs) == 0 && len(tr.all) == 0 {
+		// Most packets change nothing: nothing to clear either.
+		tr.change = Change{Add: tr.change.Add[:0], Remove: tr.change.Remove[:0]}
+		return tr.change
+	}
 	if tr.opening == nil {
 		tr.opening = make(map[uint64]int)
 	}
