@@ -545,8 +545,6 @@ func addrString(a netip.Addr) string {
 	return a.String()
 }
 
-func addrPort(a netip.Addr, p uint16) netip.AddrPort { return netip.AddrPortFrom(a, p) }
-
 // tlsSummary renders the FTPS policy of each control port for the start-up
 // log line, e.g. "21:block 2121:passthrough-range(30000-30100)".
 func tlsSummary(cfg config.Config) string {
