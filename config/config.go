@@ -36,6 +36,11 @@ type Config struct {
 	Status Status
 	// Metrics is the Prometheus endpoint, off unless Metrics.Listen is set.
 	Metrics Metrics
+	// MemoryLimit is the Go runtime's soft memory limit in bytes
+	// (runtime/debug.SetMemoryLimit), applied at start and on reload
+	// unless the GOMEMLIMIT environment variable is set, which wins. 0
+	// (the default) sets none.
+	MemoryLimit int64
 }
 
 // Status is the daemon's status socket.
@@ -117,6 +122,11 @@ const (
 	maxQueueLen    = 1 << 20
 	maxPinholeIdle = time.Hour
 	maxTableName   = 64
+	// A limit below minMemoryLimit would have the collector run all the
+	// time (ftpalg's heap alone is a few MiB at idle); above
+	// maxMemoryLimit it is a typo.
+	minMemoryLimit = 8 << 20
+	maxMemoryLimit = 1 << 40
 )
 
 // Hook names accepted in Config.Hooks.
@@ -293,6 +303,10 @@ func (c Config) validate(at lines) error {
 		if err := checkListen(c.Metrics.Listen); err != nil {
 			return at.errorf("metrics.listen", "%v", err)
 		}
+	}
+
+	if l := c.MemoryLimit; l != 0 && (l < minMemoryLimit || l > maxMemoryLimit) {
+		return at.errorf("memory_limit", "%s out of range %s-%s (or off)", formatSize(l), formatSize(minMemoryLimit), formatSize(maxMemoryLimit))
 	}
 	return nil
 }

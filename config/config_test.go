@@ -64,6 +64,7 @@ func TestDefaultIsDocumented(t *testing.T) {
 		Policy:       wantPolicy,
 		Status:       Status{Socket: "/run/ftpalg/ftpalg.sock"},
 		Metrics:      Metrics{Listen: ""}, // metrics off
+		MemoryLimit:  0,                   // memory_limit: off
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Errorf("Default() =\n %+v\nwant the documented\n %+v", d, want)
@@ -170,6 +171,7 @@ status:
   socket: /run/ftpalg-2/status.sock
 metrics:
   listen: "[::1]:9127"
+memory_limit: 48MiB
 `
 
 func allSetConfig() Config {
@@ -202,8 +204,9 @@ func allSetConfig() Config {
 			SessionIdle:       time.Hour,
 			ClosedLinger:      30 * time.Second,
 		},
-		Status:  Status{Socket: "/run/ftpalg-2/status.sock"},
-		Metrics: Metrics{Listen: "[::1]:9127"},
+		Status:      Status{Socket: "/run/ftpalg-2/status.sock"},
+		Metrics:     Metrics{Listen: "[::1]:9127"},
+		MemoryLimit: 48 << 20,
 	}
 }
 
@@ -295,7 +298,7 @@ func TestBadInput(t *testing.T) {
 		msg  string // part of the message; "" for an edge case that must parse
 	}{
 		// Structure.
-		{"unknown top-level key", "table: x\nqueues: 2\n", 2, "queues", "unknown key (known: log, queue, control_ports, hooks, table, pinhole, divert, policy, status, metrics)"},
+		{"unknown top-level key", "table: x\nqueues: 2\n", 2, "queues", "unknown key (known: log, queue, control_ports, hooks, table, pinhole, divert, policy, status, metrics, memory_limit)"},
 		{"unknown nested key", "queue:\n  num: 1\n  cont: 2\n", 3, "queue.cont", "unknown key (known: num, count, fail_open, max_len)"},
 		{"unknown policy key", "policy:\n  pinhole_timeout: 5s\n", 2, "policy.pinhole_timeout", "unknown key"},
 		{"merge key", "q: &q {num: 1}\nqueue:\n  <<: *q\n", 1, "q", "unknown key"},
@@ -383,6 +386,19 @@ func TestBadInput(t *testing.T) {
 		{"metrics listen zone", "metrics:\n  listen: \"[fe80::1%eth0]:9127\"\n", 2, "metrics.listen", "zones are not supported"},
 		{"metrics listen integer", "metrics:\n  listen: 9127\n", 2, "metrics.listen", "expected a string, got integer 9127"},
 		{"metrics unknown key", "metrics:\n  port: 9127\n", 2, "metrics.port", "unknown key (known: listen)"},
+		{"memory_limit decimal unit", "memory_limit: 48MB\n", 1, "memory_limit", `"48MB" is not a size like 48MiB, or off (units: B, KiB, MiB, GiB, TiB`},
+		{"memory_limit fraction", "memory_limit: 1.5GiB\n", 1, "memory_limit", "is not a size"},
+		{"memory_limit no digits", "memory_limit: MiB\n", 1, "memory_limit", "is not a size"},
+		{"memory_limit sign", "memory_limit: +48MiB\n", 1, "memory_limit", "is not a size"},
+		{"memory_limit negative", "memory_limit: -1\n", 1, "memory_limit", "must not be negative"},
+		{"memory_limit too small", "memory_limit: 4MiB\n", 1, "memory_limit", "4MiB out of range 8MiB-1TiB (or off)"},
+		{"memory_limit too small bytes", "memory_limit: 1000\n", 1, "memory_limit", "1000B out of range"},
+		{"memory_limit too large", "memory_limit: 2TiB\n", 1, "memory_limit", "2TiB out of range"},
+		{"memory_limit overflow", "memory_limit: 9999999999TiB\n", 1, "memory_limit", "too large"},
+		{"memory_limit bool", "memory_limit: true\n", 1, "memory_limit", "expected a size like 48MiB, or off, got"},
+		{"memory_limit mapping", "memory_limit: {mib: 48}\n", 1, "memory_limit", "a size like 48MiB"},
+		{"memory_limit ok bytes", "memory_limit: 0x3000000\n", 0, "", ""},
+		{"memory_limit ok zero", "memory_limit: 0\n", 0, "", ""},
 
 		// Rejected by conntrack.Policy.Validate.
 		{"max_pinholes zero", "policy:\n  max_pinholes: 0\n", 2, "policy.max_pinholes", "max pinholes 0 out of range 1-64"},
@@ -531,6 +547,40 @@ func TestYAMLRoundTrip(t *testing.T) {
 	for _, want := range []string{"mark: 0x2000\n", "resized_mark: 0x4000\n", "session_idle: 2h\n", "closed_linger: 2m\n", "hooks: [forward]\n", "control_ports: [21]\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Default().YAML() lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestMemoryLimit checks the sizes memory_limit takes and how
+// `ftpalg check -print` writes them back.
+func TestMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		want  int64
+		print string
+	}{
+		{"off", 0, "off"},
+		{"0", 0, "off"},
+		{"48MiB", 48 << 20, "48MiB"},
+		{"49152KiB", 48 << 20, "48MiB"},
+		{"1GiB", 1 << 30, "1GiB"},
+		{"1TiB", 1 << 40, "1TiB"},
+		{"8388608", 8 << 20, "8MiB"},
+		{"8388609B", 8<<20 + 1, "8388609B"},
+		{"0x3000000", 48 << 20, "48MiB"},
+		{"12345678", 12345678, "12345678B"},
+		{"9000KiB", 9000 << 10, "9000KiB"},
+	} {
+		c, err := Parse([]byte("memory_limit: " + tc.in + "\n"))
+		if err != nil {
+			t.Errorf("memory_limit: %s: %v", tc.in, err)
+			continue
+		}
+		if c.MemoryLimit != tc.want {
+			t.Errorf("memory_limit: %s = %d, want %d", tc.in, c.MemoryLimit, tc.want)
+		}
+		if !strings.Contains(string(c.YAML()), "\nmemory_limit: "+tc.print+"\n") {
+			t.Errorf("memory_limit: %s prints as\n%s\nwant memory_limit: %s", tc.in, c.YAML(), tc.print)
 		}
 	}
 }

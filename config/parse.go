@@ -120,6 +120,7 @@ var (
 		section("policy", policyFields),
 		section("status", statusFields),
 		section("metrics", metricsFields),
+		setting("memory_limit", func(c *Config) *int64 { return &c.MemoryLimit }, decSize),
 	}
 )
 
@@ -231,6 +232,56 @@ func decPortRange(d *decoder, n *yaml.Node, key string) (lo, hi uint16, err erro
 		return 0, 0, &Error{Line: n.Line, Key: key, Err: fmt.Errorf("%q is not a port range LOW-HIGH with 1 <= LOW <= HIGH <= 65535", n.Value)}
 	}
 	return uint16(l), uint16(h), nil
+}
+
+// sizeUnits are the units memory_limit takes: those of GOMEMLIMIT.
+var sizeUnits = []struct {
+	name  string
+	shift uint
+}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+
+// decSize decodes a size in bytes: "off" (0), an integer number of bytes,
+// or digits with a unit B, KiB, MiB, GiB or TiB ("96MiB"), as GOMEMLIMIT
+// is written.
+func decSize(d *decoder, n *yaml.Node, key string) (int64, error) {
+	const what = "a size like 48MiB, or off"
+	if err := d.expect(n, key, yaml.ScalarNode, what); err != nil {
+		return 0, err
+	}
+	if n.ShortTag() == "!!int" {
+		neg, mag, err := d.integer(n, key)
+		if err != nil {
+			return 0, err
+		}
+		if neg && mag != 0 {
+			return 0, &Error{Line: n.Line, Key: key, Err: fmt.Errorf("size %s must not be negative", show(n.Value))}
+		}
+		if mag > math.MaxInt64 {
+			return 0, &Error{Line: n.Line, Key: key, Err: fmt.Errorf("size %s too large", show(n.Value))}
+		}
+		return int64(mag), nil
+	}
+	if n.ShortTag() != "!!str" {
+		return 0, &Error{Line: n.Line, Key: key, Err: fmt.Errorf("expected %s, got %s", what, describe(n))}
+	}
+	if n.Value == "off" {
+		return 0, nil
+	}
+	for _, u := range sizeUnits {
+		digits, ok := strings.CutSuffix(n.Value, u.name)
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseUint(digits, 10, 63)
+		if err != nil {
+			break
+		}
+		if v > math.MaxInt64>>u.shift {
+			return 0, &Error{Line: n.Line, Key: key, Err: fmt.Errorf("size %q too large", clip(n.Value))}
+		}
+		return int64(v << u.shift), nil
+	}
+	return 0, &Error{Line: n.Line, Key: key, Err: fmt.Errorf("%q is not %s (units: B, KiB, MiB, GiB, TiB; no decimal point)", clip(n.Value), what)}
 }
 
 func decViolation(d *decoder, n *yaml.Node, key string) (conntrack.Violation, error) {

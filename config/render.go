@@ -77,6 +77,7 @@ func (c Config) YAML() []byte {
 		"metrics", mapNode(
 			"listen", strNode(c.Metrics.Listen),
 		),
+		"memory_limit", strNode(formatSize(c.MemoryLimit)),
 	)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -144,4 +145,18 @@ func formatDuration(d time.Duration) string {
 		s = s[:len(s)-2]
 	}
 	return s
+}
+
+// formatSize writes a size in bytes as memory_limit takes it: "off" for
+// 0, else in the largest unit that divides it ("48MiB", "1000B").
+func formatSize(v int64) string {
+	if v == 0 {
+		return "off"
+	}
+	for _, u := range sizeUnits {
+		if v&(1<<u.shift-1) == 0 {
+			return strconv.FormatInt(v>>u.shift, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(v, 10) + "B"
 }

@@ -3,8 +3,9 @@ package gateway
 // Reload (SIGHUP): apply a new configuration to the running engine
 // without dropping sessions or pinholes. What can change live: log.level
 // (through Engine.Level), control_ports with their TLS policy (the table
-// is rebuilt with its pins; the Trackers take the new ports), pinhole.timeout
-// and every policy key (limits, timeouts, violation). Everything else is
+// is rebuilt with its pins; the Trackers take the new ports), pinhole.timeout,
+// every policy key (limits, timeouts, violation) and memory_limit (applied
+// by the caller, ApplyMemoryLimit). Everything else is
 // bound to what the kernel holds (table, hooks, queues, marks) or to how
 // the process was set up (log format, status socket): a change to it is
 // refused, with the key, and the old configuration stays.
@@ -79,6 +80,7 @@ func checkReload(cur, next config.Config) error {
 	same.ControlPorts, same.TLS = cur.ControlPorts, cur.TLS
 	same.Pinhole.Timeout = cur.Pinhole.Timeout
 	same.Policy = cur.Policy
+	same.MemoryLimit = cur.MemoryLimit
 	a, b := reflect.ValueOf(cur), reflect.ValueOf(same)
 	for i := 0; i < a.NumField(); i++ {
 		if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {

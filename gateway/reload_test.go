@@ -39,6 +39,8 @@ func TestCheckReload(t *testing.T) {
 		}, ""},
 		{"control ports", func(c *config.Config) { c.ControlPorts = []uint16{21, 2121} }, ""},
 		{"tls policy", func(c *config.Config) { c.TLS = map[uint16]conntrack.TLSRule{21: {Mode: conntrack.TLSAllow}} }, ""},
+		{"memory_limit", func(c *config.Config) { c.MemoryLimit = 48 << 20 }, ""},
+		{"invalid memory_limit", func(c *config.Config) { c.MemoryLimit = 1 << 20 }, "memory_limit"},
 		{"log.format", func(c *config.Config) { c.Log.Format = "json" }, "log.format"},
 		{"queue.num", func(c *config.Config) { c.Queue.Num = 5 }, "queue.num"},
 		{"queue.count", func(c *config.Config) { c.Queue.Count = 2 }, "queue.count"},

@@ -178,6 +178,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log.Info("starting", "version", version, "config", *file)
+	gateway.ApplyMemoryLimit(cfg.MemoryLimit, log)
 	eng := gateway.New(cfg, log)
 	eng.Level = level
 	hup := make(chan os.Signal, 1)
@@ -230,6 +231,7 @@ func reload(eng *gateway.Engine, file string, log *slog.Logger) {
 		}
 		log.Error("reload failed", "config", file, "err", err)
 	}
+	gateway.ApplyMemoryLimit(cfg.MemoryLimit, log)
 }
 
 func newLogger(w io.Writer, c config.Log, level slog.Leveler) *slog.Logger {
