@@ -1,5 +1,5 @@
 # ftpalg: see README.md.
-.PHONY: build test bench deb debtest
+.PHONY: build test bench deb debtest ipk ipktest
 build:
 	go build -o ftpalg ./cmd/ftpalg
 
@@ -18,3 +18,15 @@ deb:
 # overlay of this machine's root (scripts/debtest; part of scripts/test).
 debtest:
 	scripts/debtest
+
+# The OpenWrt package, dist/out/ftpalg_VERSION_ARCH.ipk (scripts/ipk, nfpm);
+# IPK_GOARCH=arm64 by default (scripts/ipk lists the others).
+IPK_GOARCH ?= arm64
+ipk:
+	scripts/ipk $(IPK_GOARCH)
+
+# Builds it and checks its layout, the binary under qemu-user, the init
+# script against a fake procd and the fw4 snippet (scripts/ipktest; part
+# of scripts/test).
+ipktest:
+	scripts/ipktest $(IPK_GOARCH)
