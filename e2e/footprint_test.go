@@ -113,8 +113,8 @@ func benchFootprint(b *testing.B, steps []int, start func(*gwLab) *Daemon, maxSe
 		b.ReportMetric(float64(rss), fmt.Sprintf("rss-%d-KiB", n))
 		b.ReportMetric(float64(hwm), fmt.Sprintf("hwm-%d-KiB", n))
 		b.ReportMetric(float64(tracked), fmt.Sprintf("tracked-%d", n))
-		report = append(report, fmt.Sprintf("%d connections (opened in %v), %d tracked: VmRSS %d KiB, VmHWM %d KiB, (RSS - idle RSS) / tracked = %.2f KiB",
-			n, opened.Round(time.Millisecond), tracked, rss, hwm, float64(rss-idleRSS)/float64(tracked)))
+		report = append(report, fmt.Sprintf("%d connections (opened in %v), %d tracked: VmRSS %d KiB, VmHWM %d KiB, (RSS - idle RSS) / connections = %.2f KiB",
+			n, opened.Round(time.Millisecond), tracked, rss, hwm, float64(rss-idleRSS)/float64(n)))
 	}
 	if errs := d.Errors(); len(errs) > 0 {
 		b.Fatalf("ftpalg logged errors, the first: %s", errs[0].Raw)
