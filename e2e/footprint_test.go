@@ -284,3 +284,46 @@ func startPackagedDaemon(b *testing.B, ns *Netns) *Daemon {
 	}
 	return d
 }
+
+// TestMemoryLimitReload: memory_limit is applied on SIGHUP (logged with
+// the new limit), an invalid one is refused with its key while the old
+// stays, and off removes the limit.
+func TestMemoryLimitReload(t *testing.T) {
+	needLab(t)
+	g := labDNAT(t, adminFtpalg)
+	d := startDaemon(t, g.GW, gatewayConfig())
+	if d.Count(msg("memory limit")) != 0 {
+		t.Fatalf("ftpalg logged a memory limit without memory_limit in its config")
+	}
+	reload := func(extra string) int {
+		t.Helper()
+		if err := os.WriteFile(d.ConfigPath, []byte(d.Cfg.YAML()+extra), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mark := d.Mark()
+		if err := d.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		return mark
+	}
+	mark := reload("memory_limit: 64MiB\n")
+	expectLogged(t, d, mark, 5*time.Second, "memory limit 64MiB", msg("memory limit", "bytes", "67108864"))
+	expectLogged(t, d, mark, 5*time.Second, "reloaded", msg("reloaded"))
+
+	mark = reload("memory_limit: 1MiB\n")
+	expectLogged(t, d, mark, 5*time.Second, "the refusal of memory_limit 1MiB",
+		msg("reload refused: the config is not valid; the old one stays", "key", "memory_limit"))
+	time.Sleep(200 * time.Millisecond)
+	for _, e := range d.Since(mark) {
+		if e.Msg == "memory limit" || e.Msg == "memory limit off" {
+			t.Errorf("a refused reload changed the memory limit: %s", e.Raw)
+		}
+	}
+
+	mark = reload("memory_limit: off\n")
+	expectLogged(t, d, mark, 5*time.Second, "memory limit off", msg("memory limit off"))
+	if errs := d.Errors(); len(errs) != 1 {
+		t.Errorf("ftpalg logged %d errors, want the one refusal", len(errs))
+	}
+	d.StopClean(t)
+}
