@@ -114,6 +114,9 @@ type workerCounts struct {
 	verdicts [4]uint64
 	released uint64 // held packets released (each also counted in verdicts)
 	decision decisionHist
+	// announce: the decisions of packets that opened a pinhole or a
+	// range (the table batch included), also counted in decision.
+	announce decisionHist
 
 	sessionsStarted, sessionsResized uint64
 	sessionsEnded                    byReason
@@ -128,6 +131,7 @@ func (c *workerCounts) add(o *workerCounts) {
 	}
 	c.released += o.released
 	c.decision.add(&o.decision)
+	c.announce.add(&o.announce)
 	c.sessionsStarted += o.sessionsStarted
 	c.sessionsResized += o.sessionsResized
 	c.sessionsEnded.add(&o.sessionsEnded)
@@ -218,10 +222,10 @@ func newDesc(name, help string, labels ...string) *prometheus.Desc {
 // The metrics, all prefixed ftpalg_. No label carries an address.
 var (
 	descPackets         = newDesc("packets_total", "Queued control packets by the verdict they got (held packets count once, when released).", "queue", "verdict")
-	descBacklogDrops    = newDesc("backlog_drops_total", "Packets given the fail-open verdict uninspected because the worker's backlog was full.", "queue")
 	descQueueOverruns   = newDesc("queue_overruns_total", "Receive buffer overruns (ENOBUFS) of the queue's netlink socket.", "queue")
 	descQueueLost       = newDesc("queue_lost_total", "Packets the kernel could not hand over to the queue (gaps in packet IDs).", "queue")
-	descDecision        = newDesc("decision_seconds", "Time from a worker taking a packet from its backlog to its verdict (or to holding it), table batch included.")
+	descDecision        = newDesc("decision_seconds", "Time from the queue's reader receiving a packet to its verdict (or to holding it), table batch included.")
+	descAnnounce        = newDesc("announce_seconds", "Time from the queue's reader receiving a packet that opens a pinhole or range to its verdict: inspection, the nftables batch, the verdict.")
 	descRewrites        = newDesc("rewrites_total", "Announcements rewritten for NAT.")
 	descRefusals        = newDesc("refusals_total", "Refusals (announcements and AUTH refused, TLS violations) by reason.", "reason")
 	descResets          = newDesc("resets_total", "Sessions reset by reason (policy.violation: reset, tls: block).", "reason")
@@ -246,7 +250,7 @@ var (
 )
 
 var allDescs = []*prometheus.Desc{
-	descPackets, descBacklogDrops, descQueueOverruns, descQueueLost, descDecision,
+	descPackets, descQueueOverruns, descQueueLost, descDecision, descAnnounce,
 	descRewrites, descRefusals, descResets, descPinOpened, descPinClosed, descPinActive,
 	descRangeOpened, descRangeClosed, descRangeActive, descSessStarted, descSessEnded,
 	descSessActive, descSessResized, descMarkErrors, descHeld, descCtEvents, descCtOverruns,
@@ -293,7 +297,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		for _, v := range finalVerdicts {
 			counter(descPackets, wc.verdicts[v], q, v.String())
 		}
-		counter(descBacklogDrops, w.backlogDrops.Load(), q)
 		var lost, overruns uint64
 		if w.queue != nil {
 			st := w.queue.Stats()
@@ -307,6 +310,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 
 	ch <- prometheus.MustNewConstHistogram(descDecision, histCount(sum.decision.counts[:]), sum.decision.sum.Seconds(),
 		histBuckets(decisionBounds[:], sum.decision.counts[:]))
+	ch <- prometheus.MustNewConstHistogram(descAnnounce, histCount(sum.announce.counts[:]), sum.announce.sum.Seconds(),
+		histBuckets(decisionBounds[:], sum.announce.counts[:]))
 	counter(descRewrites, rewrites)
 	reasons(descRefusals, &sum.refusals)
 	reasons(descResets, &sum.resets)
