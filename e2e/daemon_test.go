@@ -45,6 +45,8 @@ type DaemonConfig struct {
 	MinDataPort int
 	// MetricsListen is metrics.listen, e.g. "127.0.0.1:9127".
 	MetricsListen string
+	// Pprof is metrics.pprof (needs MetricsListen).
+	Pprof bool
 }
 
 func gatewayConfig() DaemonConfig {
@@ -86,7 +88,7 @@ func (c DaemonConfig) YAML() string {
 	}
 	var metrics string
 	if c.MetricsListen != "" {
-		metrics = fmt.Sprintf("metrics: {listen: %q}\n", c.MetricsListen)
+		metrics = fmt.Sprintf("metrics: {listen: %q, pprof: %v}\n", c.MetricsListen, c.Pprof)
 	}
 	minPort := c.MinDataPort
 	if minPort == 0 {

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -36,10 +37,11 @@ import (
 var decisionBounds = [...]time.Duration{
 	time.Microsecond, 2500 * time.Nanosecond, 5 * time.Microsecond,
 	10 * time.Microsecond, 25 * time.Microsecond, 50 * time.Microsecond,
-	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
-	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
-	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
-	100 * time.Millisecond, 250 * time.Millisecond,
+	100 * time.Microsecond, 150 * time.Microsecond, 200 * time.Microsecond,
+	250 * time.Microsecond, 300 * time.Microsecond, 400 * time.Microsecond,
+	500 * time.Microsecond, time.Millisecond, 2500 * time.Microsecond,
+	5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
 }
 
 // batchBounds are the upper bounds of ftpalg_nft_batch_seconds' buckets.
@@ -404,6 +406,13 @@ func (d *Engine) newMetricsServer(ln net.Listener) *metricsServer {
 		MaxRequestsInFlight: 4,
 		Timeout:             10 * time.Second,
 	}))
+	if d.cfg.Metrics.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return &metricsServer{
 		ln:  ln,
 		log: d.log,
@@ -411,9 +420,10 @@ func (d *Engine) newMetricsServer(ln net.Listener) *metricsServer {
 			Handler:           mux,
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       time.Minute,
-			ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+			WriteTimeout:      2 * time.Minute, // a CPU profile or trace streams for its seconds=
+
+			IdleTimeout: time.Minute,
+			ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 		},
 	}
 }
