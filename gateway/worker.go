@@ -401,7 +401,17 @@ func (w *worker) logEffect(e *conntrack.Effect) {
 		}
 		w.log.Info("pinhole open", args...)
 	case conntrack.EffClosePinhole:
-		w.log.Info("pinhole close", "session", e.Session, "id", e.ID, "src", e.Pinhole.Src, "dst", e.Pinhole.Dst, "reason", e.Reason.String())
+		lvl := slog.LevelInfo
+		if e.Reason == conntrack.ReasonUsed || e.Reason == conntrack.ReasonTransferDone {
+			// The normal end of every transfer: at info it would double
+			// the log of a busy gateway for nothing "pinhole open" did
+			// not say.
+			lvl = slog.LevelDebug
+		}
+		if !w.log.Enabled(context.Background(), lvl) {
+			return
+		}
+		w.log.Log(context.Background(), lvl, "pinhole close", "session", e.Session, "id", e.ID, "src", e.Pinhole.Src, "dst", e.Pinhole.Dst, "reason", e.Reason.String())
 	case conntrack.EffOpenRange:
 		args := []any{"session", e.Session, "id", e.ID, "src", e.Range.Src, "dst", e.Range.Dst,
 			"ports", strconv.Itoa(int(e.Range.Lo)) + "-" + strconv.Itoa(int(e.Range.Hi)), "timeout", e.Timeout.String()}
@@ -446,7 +456,9 @@ func (w *worker) events() {
 			w.log.Warn("refuse", "session", ev.Session, "client", ev.Flow.Client, "server", ev.Flow.Server, "dir", ev.Dir.String(),
 				"reason", ev.Reason.String(), "line", ev.Line, "detail", ev.Detail)
 		case ev.Rewrite != "":
-			w.log.Info("rewrite", "session", ev.Session, "dir", ev.Dir.String(), "from", ev.Line, "to", ev.Rewrite)
+			// At debug: the "pinhole open" line of the same announcement
+			// names the mapping the rewrite announces.
+			w.log.Debug("rewrite", "session", ev.Session, "dir", ev.Dir.String(), "from", ev.Line, "to", ev.Rewrite)
 		default:
 			if w.log.Enabled(context.Background(), slog.LevelDebug) {
 				w.log.Debug("decision", "session", ev.Session, "dir", ev.Dir.String(), "decision", ev.Decision, "line", ev.Line,
