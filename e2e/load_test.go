@@ -46,7 +46,15 @@ import (
 //
 // Environment: FTPALG_LOAD_SESSIONS (S, default 16), FTPALG_LOAD_TRANSFERS
 // (T, default 20), FTPALG_LOAD_CLIENTS (client addresses 198.51.100.10,
-// .11, ... that the sessions take in turn; default 1).
+// .11, ... that the sessions take in turn; default 4, so that the kernel,
+// which picks a queue by address pair, spreads ftpalg-2queues' sessions
+// over both queues), FTPALG_LOAD_QUEUE_ENV (space-separated NAME=VALUE
+// settings, e.g. "GOMAXPROCS=1 GOGC=400", put into the environment of
+// both queue programs, ftpalg and nopqueue, and of nothing else),
+// FTPALG_LOAD_PPROF (a directory: ftpalg serves metrics.pprof and the
+// run saves a CPU profile of FTPALG_LOAD_PPROF_SECONDS, default 10, and a
+// 2 s execution trace of ftpalg there, both started when the timed run
+// starts).
 //
 // Metrics per iteration: sessions/s and transfers/s (over the wall time
 // of the whole workload), p50-ms and p99-ms (one transfer, from sending
@@ -64,7 +72,7 @@ func BenchmarkGatewayLoad(b *testing.B) {
 	w := loadWorkload{
 		sessions:  envInt(b, "FTPALG_LOAD_SESSIONS", 16, 1, 1024),
 		transfers: envInt(b, "FTPALG_LOAD_TRANSFERS", 20, 1, 100000),
-		clients:   envInt(b, "FTPALG_LOAD_CLIENTS", 1, 1, 50),
+		clients:   envInt(b, "FTPALG_LOAD_CLIENTS", 4, 1, 50),
 		size:      4 << 10,
 	}
 	for _, gw := range []struct {
@@ -115,6 +123,7 @@ func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, w loadWork
 	}
 	var d *Daemon
 	var pid int
+	restoreEnv := queueEnv(b)
 	if queues > 0 {
 		cfg := gatewayConfig()
 		// The e2e config logs at debug (a line per FTP command and
@@ -131,6 +140,7 @@ func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, w loadWork
 		nq = startNopQueue(b, g.GW)
 		pid = nq.pid
 	}
+	restoreEnv()
 	clients := make([]netip.Addr, w.clients)
 	for i := range clients {
 		clients[i] = loadClientAddr(i)
@@ -324,6 +334,37 @@ func checkQueueStats(b *testing.B, d *Daemon, mark, queues int) {
 		b.Errorf("ftpalg logged %d \"queue stats\" lines on exit, want %d", seen, queues)
 	}
 	b.Logf("control packets received per queue over ftpalg's life (warm-up included): %s", strings.Join(received, ", "))
+}
+
+// queueEnv puts FTPALG_LOAD_QUEUE_ENV's settings into this process's
+// environment, which the queue programs started next inherit (this
+// process's own runtime read its settings at start and ignores them), and
+// returns the function that takes them out again.
+func queueEnv(b *testing.B) func() {
+	var undo []func()
+	for _, kv := range strings.Fields(os.Getenv("FTPALG_LOAD_QUEUE_ENV")) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			b.Fatalf("FTPALG_LOAD_QUEUE_ENV: %q is not NAME=VALUE", kv)
+		}
+		old, had := os.LookupEnv(k)
+		os.Setenv(k, v)
+		undo = append(undo, func() {
+			if had {
+				os.Setenv(k, old)
+			} else {
+				os.Unsetenv(k)
+			}
+		})
+	}
+	if len(undo) > 0 {
+		b.Logf("queue programs run with %s", os.Getenv("FTPALG_LOAD_QUEUE_ENV"))
+	}
+	return func() {
+		for _, f := range undo {
+			f()
+		}
+	}
 }
 
 // saveProfile fetches path (a /debug/pprof/ URL of ftpalg's metrics
