@@ -124,8 +124,21 @@ func (w *worker) queueError(err error) { w.errs(err) }
 // send routes a control message to the worker without blocking and
 // without dropping it: a burst of conntrack events (conntrack -D of many
 // entries, the end of a SYN flood) must end every session it names, or
-// those sessions stay until session_idle.
-func (w *worker) send(m ctlMsg) { w.ctl.put(m) }
+// those sessions stay until session_idle. If the worker is idle and has
+// nothing queued, the message is carried out at once on the sender's
+// goroutine (no wake-up of the worker's); otherwise it waits in the inbox,
+// behind what is already there.
+func (w *worker) send(m ctlMsg) {
+	if w.busy.TryLock() {
+		if w.ctl.empty() {
+			w.control(m, time.Now())
+			w.busy.Unlock()
+			return
+		}
+		w.busy.Unlock()
+	}
+	w.ctl.put(m)
+}
 
 // ctlBox is a worker's inbox for control messages from the conntrack
 // listener. It grows instead of blocking the listener or dropping; what
@@ -145,6 +158,13 @@ func (b *ctlBox) put(m ctlMsg) {
 	case b.wake <- struct{}{}:
 	default:
 	}
+}
+
+// empty reports whether nothing waits.
+func (b *ctlBox) empty() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.msgs) == 0
 }
 
 // take moves everything waiting into dst (reused) and returns it.
