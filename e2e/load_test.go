@@ -51,7 +51,9 @@ import (
 // over both queues), FTPALG_LOAD_QUEUE_ENV (space-separated NAME=VALUE
 // settings, e.g. "GOMAXPROCS=1 GOGC=400", put into the environment of
 // both queue programs, ftpalg and nopqueue, and of nothing else),
-// FTPALG_LOAD_PPROF (a directory: ftpalg serves metrics.pprof and the
+// FTPALG_LOAD_BEFORE_BIN (an ftpalg binary of an earlier commit: run as
+// one more gateway, ftpalg-before, right after ftpalg, for a before and
+// after in one run), FTPALG_LOAD_PPROF (a directory: ftpalg serves metrics.pprof and the
 // run saves a CPU profile of FTPALG_LOAD_PPROF_SECONDS, default 10, and a
 // 2 s execution trace of ftpalg there, both started when the timed run
 // starts).
@@ -75,18 +77,24 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		clients:   envInt(b, "FTPALG_LOAD_CLIENTS", 4, 1, 50),
 		size:      4 << 10,
 	}
-	for _, gw := range []struct {
+	type gateway struct {
 		name   string
 		kind   adminKind
 		queues int // 0: no ftpalg
 		nop    bool
-	}{
-		{"ftpalg", adminFtpalg, 1, false},
-		{"ftpalg-2queues", adminFtpalg, 2, false},
-		{"kernel-helper", adminKernelHelper, 0, false},
-		{"nop-queue", adminKernelHelper, 0, true},
-	} {
-		b.Run(gw.name, func(b *testing.B) { benchGateway(b, gw.kind, gw.queues, gw.nop, w) })
+		bin    string // ftpalg binary ("": this tree's)
+	}
+	gws := []gateway{
+		{"ftpalg", adminFtpalg, 1, false, ""},
+		{"ftpalg-2queues", adminFtpalg, 2, false, ""},
+		{"kernel-helper", adminKernelHelper, 0, false, ""},
+		{"nop-queue", adminKernelHelper, 0, true, ""},
+	}
+	if before := os.Getenv("FTPALG_LOAD_BEFORE_BIN"); before != "" {
+		gws = append(gws[:1], append([]gateway{{"ftpalg-before", adminFtpalg, 1, false, before}}, gws[1:]...)...)
+	}
+	for _, gw := range gws {
+		b.Run(gw.name, func(b *testing.B) { benchGateway(b, gw.kind, gw.queues, gw.nop, gw.bin, w) })
 	}
 }
 
@@ -108,7 +116,7 @@ func envInt(b *testing.B, name string, def, lo, hi int) int {
 
 const loadPath = "/pub/load.bin"
 
-func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, w loadWorkload) {
+func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, bin string, w loadWorkload) {
 	g := labDNAT(b, kind)
 	g.diagTail = 80
 	// labDNAT gives the client .10 and .11; more clients need more.
@@ -131,7 +139,8 @@ func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, w loadWork
 		cfg.LogLevel = "info"
 		cfg.Queues = queues
 		cfg.MetricsListen = metricsAddr
-		cfg.Pprof = os.Getenv("FTPALG_LOAD_PPROF") != ""
+		cfg.Pprof = os.Getenv("FTPALG_LOAD_PPROF") != "" && bin == ""
+		cfg.Binary = bin
 		d = startDaemon(b, g.GW, cfg)
 		pid = mainPID(b, d.Proc, "ftpalg")
 	}
