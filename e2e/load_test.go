@@ -142,7 +142,12 @@ func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, bin string
 		cfg.Pprof = os.Getenv("FTPALG_LOAD_PPROF") != "" && bin == ""
 		cfg.Binary = bin
 		d = startDaemon(b, g.GW, cfg)
-		pid = mainPID(b, d.Proc, "ftpalg")
+		comm := "ftpalg"
+		if bin != "" {
+			comm = filepath.Base(bin)
+			comm = comm[:min(len(comm), 15)] // the kernel's comm is at most 15 bytes
+		}
+		pid = mainPID(b, d.Proc, comm)
 	}
 	var nq *nopQueue
 	if nop {
