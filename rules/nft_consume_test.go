@@ -142,3 +142,63 @@ func TestNATMapsConsumed(t *testing.T) {
 		})
 	}
 }
+
+// 7e. Forget only drops the bookkeeping: Apply commits nothing (the
+// ruleset generation, which every committed batch bumps, stays), Live
+// no longer lists the pin, and its elements are left to the kernel. A
+// Change that also adds or removes still goes out, forgetting first;
+// the forgetting holds even when that batch fails.
+func TestForgetSendsNothing(t *testing.T) {
+	n := newNetns(t)
+	tb := openIn(t, n, testSpec(HookForward))
+	c := connIn(t, n)
+	gen := func() uint32 {
+		t.Helper()
+		g, err := c.GetGen()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.ID
+	}
+	plain := Pin{ID: 3, Pinhole: conntrack.Pinhole{Src: cli4, Dst: netip.MustParseAddrPort("10.0.0.5:50001")}, Timeout: ttl30}
+	apply(t, tb, Change{Add: []Pin{natPin(1, cli4, pub4, srv4, fw4, ttl30), natPin(2, cli6, pub6, srv6, fw6, ttl30), plain}})
+	before := gen()
+	apply(t, tb, Change{Forget: []uint64{1}})
+	if after := gen(); after != before {
+		t.Errorf("a Change with only Forget sent a batch: generation %d -> %d", before, after)
+	}
+	if live := tb.Live(); len(live) != 2 || live[0].ID != 2 || live[1].ID != 3 {
+		t.Errorf("live after forgetting pin 1: %+v", live)
+	}
+	if e := elements(t, tb); len(e.Pinholes) != 3 || len(e.DNAT) != 2 || len(e.SNAT) != 2 {
+		t.Errorf("forgetting touched the kernel's elements: %+v", e)
+	}
+	// Removing by ID a pin forgotten is a no-op: its elements are not
+	// ours any more (the kernel consumed them, or times them out).
+	before = gen()
+	apply(t, tb, Change{Remove: []Pin{{ID: 1}}, Forget: []uint64{3}})
+	if e := elements(t, tb); len(e.Pinholes) != 3 {
+		t.Errorf("remove of a forgotten pin by ID destroyed something: %+v", e.Pinholes)
+	}
+	if live := tb.Live(); len(live) != 1 || live[0].ID != 2 {
+		t.Errorf("live after forgetting pin 3 with a remove: %+v", live)
+	}
+	// The control: a real remove is a batch.
+	apply(t, tb, Change{Remove: []Pin{{ID: 2}}})
+	if after := gen(); after == before {
+		t.Errorf("removing pin 2 sent no batch (generation %d)", after)
+	}
+	if e := elements(t, tb); len(e.DNAT) != 1 || e.DNAT[0].Src != cli4 {
+		t.Errorf("after removing pin 2: dnat %+v, want only pin 1's, left to the kernel", e.DNAT)
+	}
+	// A failed batch (the table is gone) does not bring a forgotten pin
+	// back.
+	apply(t, tb, Change{Add: []Pin{natPin(4, cli4, netip.MustParseAddrPort("203.0.113.10:50002"), netip.MustParseAddrPort("10.0.0.5:50002"), fw4, ttl30)}})
+	n.nft(t, "", "flush", "ruleset")
+	if err := tb.Apply(Change{Add: []Pin{natPin(5, cli6, pub6, srv6, fw6, ttl30)}, Forget: []uint64{4}}); err == nil {
+		t.Fatal("Apply to a flushed table succeeded")
+	}
+	if live := tb.Live(); len(live) != 0 {
+		t.Errorf("live after a failed batch that forgot pin 4: %+v", live)
+	}
+}
