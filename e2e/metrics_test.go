@@ -240,17 +240,25 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// TestBatchesPerTransfer counts the nftables batches of passive
-// transfers through the DNAT gateway (issue 12: fewer netlink round trips
-// per transfer). One session runs batchXfers downloads, each its own
-// PASV; the batches counted from login to QUIT are logged per transfer.
-// Each transfer opens its pinhole and mappings in one batch. Its data
-// connection uses them up in the kernel (pinhole rule, NAT chains), so
-// the close it causes (reason "used") sends nothing: only a transfer
-// whose 226 was seen before its data connection's conntrack event
-// closes its pinhole as transfer-done, with a real destroy. So the
-// batches are exactly one per transfer plus one per such close.
+// TestBatchesPerTransfer counts the nftables batches of transfers
+// through the DNAT gateway (issue 12: fewer netlink round trips per
+// transfer), passive (the 227 rewritten, the data connection DNATed by its
+// mapping) and active (PORT). One session per mode runs batchXfers downloads, each
+// with its own announcement; the batches counted from login to QUIT are
+// logged per transfer. Each transfer opens its pinhole (and mapping) in
+// one batch. Its data connection uses them up in the kernel (pinhole
+// rule, NAT chains), so the close it causes (reason "used") sends
+// nothing: only a transfer whose final reply was seen before its data
+// connection's conntrack event closes its pinhole as transfer-done, with
+// a real destroy. So the batches are exactly one per transfer plus one
+// per such close.
 func TestBatchesPerTransfer(t *testing.T) {
+	for _, mode := range []Mode{PASV, PORT} {
+		t.Run(string(mode), func(t *testing.T) { batchesPerTransfer(t, mode) })
+	}
+}
+
+func batchesPerTransfer(t *testing.T, mode Mode) {
 	const batchXfers = 20
 	g := labDNAT(t, adminFtpalg)
 	startVsftpd(t, g.Server, serverPriv, serverOpts{})
@@ -280,7 +288,7 @@ func TestBatchesPerTransfer(t *testing.T) {
 	before := settled("logged in", func(m map[string]float64) bool { return m[`ftpalg_sessions_active`] == 1 })
 	small, _ := testFiles()
 	for i := range batchXfers {
-		setup, err := c.Prepare(PASV)
+		setup, err := c.Prepare(mode)
 		if err != nil {
 			t.Fatalf("transfer %d: %v", i, err)
 		}
@@ -306,8 +314,8 @@ func TestBatchesPerTransfer(t *testing.T) {
 	batches := after[`ftpalg_nft_batches_total`] - before[`ftpalg_nft_batches_total`]
 	used := after[`ftpalg_pinholes_closed_total{reason="used"}`]
 	done := after[`ftpalg_pinholes_closed_total{reason="transfer-done"}`]
-	t.Logf("%d passive transfers: %v nftables batches (%.2f per transfer); pinholes closed: %v used, %v transfer-done; nft errors %v",
-		batchXfers, batches, batches/batchXfers, used, done, after[`ftpalg_nft_errors_total`])
+	t.Logf("%d %s transfers: %v nftables batches (%.2f per transfer); pinholes closed: %v used, %v transfer-done; nft errors %v",
+		batchXfers, mode, batches, batches/batchXfers, used, done, after[`ftpalg_nft_errors_total`])
 	if after[`ftpalg_pinholes_opened_total`] != batchXfers || after[`ftpalg_nft_errors_total`] != 0 {
 		t.Errorf("pinholes opened %v, nft errors %v; want %d and 0", after[`ftpalg_pinholes_opened_total`], after[`ftpalg_nft_errors_total`], batchXfers)
 	}
