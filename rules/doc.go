@@ -71,7 +71,10 @@
 // its translation for the rest, retransmitted SYNs included. So the data
 // connection that uses a pinhole takes its pin element and its dnat and
 // snat elements with it, and a second SYN to the same public address and
-// port is neither translated nor admitted. The rule looks the map data up
+// port is neither translated nor admitted. (A data connection that
+// reaches the server without the mapping, straight to its private
+// address, uses the pinhole but leaves the dnat element to its timeout.)
+// The rule looks the map data up
 // into registers clear of the key, deletes the element with a dynset
 // (which, for a map, needs a data register even to delete: it names the
 // key's own daddr . dport, of the data's type), then translates from the

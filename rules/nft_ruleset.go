@@ -472,7 +472,9 @@ func resetRule(f family, reset *nftables.Set) []expr.Any {
 // translation conntrack keeps.
 //
 // The dynset of a map needs a data register even to delete (without one
-// the kernel answers EINVAL), but a delete does not read it. It names the
+// the kernel answers EINVAL), but a delete does not read it (in
+// TestNATMapsConsumed the register holds the public address, not the
+// element's value, and the element goes all the same). It names the
 // key's own "daddr . dport" (DNAT) or "daddr" (SNAT), which have the
 // map data's types: with the lookup's result there instead, nft 1.0.6
 // aborts when it lists the rule ("netlink_parse_concat_expr: Assertion
