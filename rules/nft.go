@@ -178,8 +178,23 @@ var errClosed = errors.New("closed")
 // its timeout starts afresh, and a pin whose element was replaced by a
 // different value no longer holds it. Adding an ID again replaces what
 // that ID had.
+//
+// Forget drops the bookkeeping of pins whose elements the kernel
+// consumed (a used pinhole and its mappings), before the rest and
+// whether or not the batch goes through: it records what already
+// happened in the kernel, and sends nothing. A Change with only Forget
+// costs no netlink round trip.
 func (t *Table) Apply(ch Change) error {
-	if len(ch.Add) == 0 && len(ch.Remove) == 0 {
+	if ch.Empty() {
+		return nil
+	}
+	if !ch.Sends() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.closed {
+			return fmt.Errorf("rules: apply to %s: %w", t.where, errClosed)
+		}
+		t.forget(ch.Forget)
 		return nil
 	}
 	addEls := make([][]elem, len(ch.Add))
@@ -212,6 +227,7 @@ func (t *Table) Apply(ch Change) error {
 	}
 	now := time.Now()
 	t.prune(now)
+	t.forget(ch.Forget)
 
 	// Bookkeeping first, journaled, so that a failed batch can be undone.
 	j := &journal{}
@@ -385,6 +401,15 @@ func (t *Table) release(j *journal, id uint64) []elem {
 		}
 	}
 	return free
+}
+
+// forget drops the pins ids, whose elements the kernel consumed: their
+// keys are no longer held by them, and nothing is destroyed. t.mu must
+// be held.
+func (t *Table) forget(ids []uint64) {
+	for _, id := range ids {
+		t.release(nil, id)
+	}
 }
 
 // prune forgets pins whose elements the kernel has removed by now; at
