@@ -40,7 +40,10 @@ type Table struct {
 	pruned time.Time            // last time live was pruned
 	okGen  uint32               // ruleset generation at which Present last found everything
 	okSet  bool                 // okGen is valid
-	closed bool
+	// elemSets are the set descriptors of element batches (Apply), made
+	// once: never used to create the sets, so they carry no transaction ID.
+	elemSets map[string]*nftables.Set
+	closed   bool
 }
 
 // livePin is what Apply installed for one pin ID.
@@ -256,7 +259,12 @@ func (t *Table) Apply(ch Change) error {
 		}
 	}
 
-	st := sets(&nftables.Table{Family: nftables.TableFamilyINet, Name: t.spec.Table})
+	if t.elemSets == nil {
+		// Element batches name the sets only (no transaction ID: the
+		// sets exist), so one set of descriptors serves every batch.
+		t.elemSets = sets(&nftables.Table{Family: nftables.TableFamilyINet, Name: t.spec.Table})
+	}
+	st := t.elemSets
 	err := queueDestroy(t.conn, st, destroy.list)
 	if err == nil {
 		err = queueAdd(t.conn, st, add.list)
