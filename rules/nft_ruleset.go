@@ -3,7 +3,6 @@
 package rules
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/google/nftables"
@@ -315,12 +314,7 @@ func divertRule(s Spec, d Divert, ctl *nftables.Set, portOff uint32, m divertMat
 	)
 	switch m {
 	case matchResized:
-		r = append(r,
-			&expr.Ct{Key: expr.CtKeyMARK, Register: reg1},
-			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
-				Mask: binaryutil.NativeEndian.PutUint32(s.ResizedMark), Xor: binaryutil.NativeEndian.PutUint32(0)},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(s.ResizedMark)},
-		)
+		r = append(r, ctMarkHas(hostOrder, s.ResizedMark)...)
 	case matchPayload:
 		r = append(r,
 			&expr.Payload{DestRegister: reg1, Base: payloadBaseInner, Offset: 0, Len: 1},
@@ -353,19 +347,8 @@ func queueExpr(d Divert, num, total uint16, failOpen bool) expr.Any {
 	if failOpen {
 		flags |= nfqFlagBypass
 	}
-	info := xt.Unknown(nfqInfoV3(num, total, flags))
+	info := xt.Unknown(nfqInfoV3(hostOrder, num, total, flags))
 	return &expr.Target{Name: "NFQUEUE", Rev: 3, Info: &info}
-}
-
-// nfqInfoV3 encodes struct xt_NFQ_info_v3 {__u16 queuenum; __u16
-// queues_total; __u16 flags;} in host byte order, padded to 8 bytes
-// (XT_ALIGN) as nft_compat requires.
-func nfqInfoV3(num, total, flags uint16) []byte {
-	b := make([]byte, 8)
-	binary.NativeEndian.PutUint16(b[0:], num)
-	binary.NativeEndian.PutUint16(b[2:], total)
-	binary.NativeEndian.PutUint16(b[4:], flags)
-	return b
 }
 
 // nfproto is "meta nfproto ipv4|ipv6": an inet chain sees both, and the
@@ -397,29 +380,13 @@ func pinholeRule(f family, mark uint32, pin *nftables.Set) []expr.Any {
 		&expr.Dynset{SrcRegKey: reg1, SetName: pin.Name, SetID: pin.ID, Operation: dynsetOpDelete},
 		&expr.Counter{},
 	)
-	return append(r, setMark(mark)...)
+	return append(r, setMark(hostOrder, mark)...)
 }
 
 // newTCP is "ct state new" followed by "meta nfproto F meta l4proto tcp".
 func newTCP(f family) []expr.Any {
-	r := []expr.Any{
-		&expr.Ct{Key: expr.CtKeySTATE, Register: reg1},
-		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: binaryutil.NativeEndian.PutUint32(0)},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: binaryutil.NativeEndian.PutUint32(0)},
-	}
-	r = append(r, nfproto(f)...)
+	r := append(ctStateNew(hostOrder), nfproto(f)...)
 	return append(r, tcp()...)
-}
-
-// setMark is "ct mark set ct mark | mark".
-func setMark(mark uint32) []expr.Any {
-	return []expr.Any{
-		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1},
-		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
-			Mask: binaryutil.NativeEndian.PutUint32(^mark), Xor: binaryutil.NativeEndian.PutUint32(mark)},
-		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1, SourceRegister: true},
-	}
 }
 
 // rangeRule is "ct state new meta nfproto F meta l4proto tcp saddr .
@@ -429,7 +396,7 @@ func setMark(mark uint32) []expr.Any {
 func rangeRule(f family, mark uint32, rng *nftables.Set) []expr.Any {
 	r := append(newTCP(f), loadKey(f)...)
 	r = append(r, &expr.Lookup{SourceRegister: reg1, SetName: rng.Name, SetID: rng.ID}, &expr.Counter{})
-	return append(r, setMark(mark)...)
+	return append(r, setMark(hostOrder, mark)...)
 }
 
 // rangeNATRule is "meta nfproto F meta l4proto tcp dnat F to saddr .

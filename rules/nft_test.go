@@ -181,8 +181,8 @@ func TestOpenBuildsTable(t *testing.T) {
 			t.Fatalf("rule %d ends in %#v, want target NFQUEUE rev 3", i, ex[len(ex)-1])
 		}
 		info, ok := tg.Info.(*xt.Unknown)
-		if !ok || !bytes.Equal(*info, nfqInfoV3(3, 1, nfqFlagBypass)) {
-			t.Errorf("rule %d: NFQUEUE info %v, want %v", i, tg.Info, nfqInfoV3(3, 1, nfqFlagBypass))
+		if !ok || !bytes.Equal(*info, nfqInfoV3(hostOrder, 3, 1, nfqFlagBypass)) {
+			t.Errorf("rule %d: NFQUEUE info %v, want %v", i, tg.Info, nfqInfoV3(hostOrder, 3, 1, nfqFlagBypass))
 		}
 	}
 }
