@@ -1,11 +1,17 @@
 # ftpalg: see README.md.
-.PHONY: build test bench deb debtest ipk ipktest
+.PHONY: build test bench cross deb debtest ipk ipktest
 build:
 	go build -o ftpalg ./cmd/ftpalg
 
 # The whole suite: the same as scripts/test, which .ci/run runs.
 test:
 	scripts/test
+
+# Cross builds for amd64, arm64, arm (GOARM=7), 386, mips, mipsle
+# (softfloat) and riscv64, and the pure tests under qemu-user on arm and
+# big-endian mips (scripts/cross; part of scripts/test).
+cross:
+	scripts/cross
 
 bench:
 	go test -run='^$$' -bench=. -benchmem ./conntrack ./rewrite ./replay

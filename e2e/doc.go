@@ -89,7 +89,10 @@
 //
 // TestMetrics (metrics_test.go) runs ftpalg with metrics.listen and
 // scrapes /metrics from inside the gateway namespace before, during and
-// after a passive download behind DNAT.
+// after a passive download behind DNAT. TestBatchesPerTransfer counts
+// the nftables batches of 20 downloads in one session, passive and
+// active: one each (the pinhole's), since the data connection consumes
+// pinhole and NAT mappings in the kernel.
 //
 // Every transfer is checked byte for byte (SHA-256). Addresses are taken
 // only from documentation and private ranges and are used only inside the
