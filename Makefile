@@ -25,14 +25,14 @@ deb:
 debtest:
 	scripts/debtest
 
-# The OpenWrt package, dist/out/ftpalg_VERSION_ARCH.ipk (scripts/ipk, nfpm);
-# IPK_GOARCH=arm64 by default (scripts/ipk lists the others).
-IPK_GOARCH ?= arm64
+# The OpenWrt packages, dist/out/ftpalg_VERSION_ARCH.ipk (scripts/ipk, nfpm),
+# one per GOARCH of IPK_GOARCHES (scripts/ipk lists the OpenWrt names).
+IPK_GOARCHES ?= arm mipsle mips arm64
 ipk:
-	scripts/ipk $(IPK_GOARCH)
+	for a in $(IPK_GOARCHES); do scripts/ipk $$a || exit 1; done
 
-# Builds it and checks its layout, the binary under qemu-user, the init
-# script against a fake procd and the fw4 snippet (scripts/ipktest; part
-# of scripts/test).
+# Builds each and checks its layout, the binary under qemu-user, the init
+# script against a fake procd and the fw4 rule (scripts/ipktest; part of
+# scripts/test).
 ipktest:
-	scripts/ipktest $(IPK_GOARCH)
+	for a in $(IPK_GOARCHES); do scripts/ipktest $$a || exit 1; done
