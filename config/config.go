@@ -107,6 +107,9 @@ type Metrics struct {
 	// Listen is the TCP address host:port of the HTTP server that serves
 	// /metrics, e.g. "127.0.0.1:9127". Empty (the default) serves nothing.
 	Listen string
+	// Pprof also serves Go's profiler (/debug/pprof/) on Listen, for
+	// profiling a live gateway. Off by default; needs Listen.
+	Pprof bool
 }
 
 // Limits of settings that are ftpalg's own (the policy's are checked by
@@ -289,6 +292,9 @@ func (c Config) validate(at lines) error {
 		return at.errorf("status.socket", "%q must be an absolute file path of at most %d bytes", s, maxSocketPath)
 	}
 
+	if c.Metrics.Pprof && c.Metrics.Listen == "" {
+		return at.errorf("metrics.pprof", "needs metrics.listen (the profiler is served on the metrics server)")
+	}
 	if c.Metrics.Listen != "" {
 		if err := checkListen(c.Metrics.Listen); err != nil {
 			return at.errorf("metrics.listen", "%v", err)

@@ -170,6 +170,7 @@ status:
   socket: /run/ftpalg-2/status.sock
 metrics:
   listen: "[::1]:9127"
+  pprof: true
 `
 
 func allSetConfig() Config {
@@ -203,7 +204,7 @@ func allSetConfig() Config {
 			ClosedLinger:      30 * time.Second,
 		},
 		Status:  Status{Socket: "/run/ftpalg-2/status.sock"},
-		Metrics: Metrics{Listen: "[::1]:9127"},
+		Metrics: Metrics{Listen: "[::1]:9127", Pprof: true},
 	}
 }
 
@@ -382,7 +383,7 @@ func TestBadInput(t *testing.T) {
 		{"metrics listen bad host", "metrics:\n  listen: \"bad host:9127\"\n", 2, "metrics.listen", `host "bad host" in "bad host:9127" is neither`},
 		{"metrics listen zone", "metrics:\n  listen: \"[fe80::1%eth0]:9127\"\n", 2, "metrics.listen", "zones are not supported"},
 		{"metrics listen integer", "metrics:\n  listen: 9127\n", 2, "metrics.listen", "expected a string, got integer 9127"},
-		{"metrics unknown key", "metrics:\n  port: 9127\n", 2, "metrics.port", "unknown key (known: listen)"},
+		{"metrics unknown key", "metrics:\n  port: 9127\n", 2, "metrics.port", "unknown key (known: listen, pprof)"},
 
 		// Rejected by conntrack.Policy.Validate.
 		{"max_pinholes zero", "policy:\n  max_pinholes: 0\n", 2, "policy.max_pinholes", "max pinholes 0 out of range 1-64"},
@@ -505,6 +506,7 @@ func TestValidateBuiltInCode(t *testing.T) {
 		{"queue range", func(c *Config) { c.Queue.Num = 65535; c.Queue.Count = 2 }, "queue.num", "run past 65535"},
 		{"policy", func(c *Config) { c.Policy.MaxHeldSegments = 0 }, "policy", "max held segments 0"},
 		{"metrics listen", func(c *Config) { c.Metrics.Listen = "9127" }, "metrics.listen", "is not host:port"},
+		{"pprof without listen", func(c *Config) { c.Metrics.Pprof = true }, "metrics.pprof", "needs metrics.listen"},
 	} {
 		c := Default()
 		tc.modify(&c)

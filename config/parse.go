@@ -108,6 +108,7 @@ var (
 	}
 	metricsFields = []field{
 		setting("listen", func(c *Config) *string { return &c.Metrics.Listen }, decString),
+		setting("pprof", func(c *Config) *bool { return &c.Metrics.Pprof }, decBool),
 	}
 	topFields = []field{
 		section("log", logFields),

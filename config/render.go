@@ -76,6 +76,7 @@ func (c Config) YAML() []byte {
 		),
 		"metrics", mapNode(
 			"listen", strNode(c.Metrics.Listen),
+			"pprof", boolNode(c.Metrics.Pprof),
 		),
 	)
 	var buf bytes.Buffer

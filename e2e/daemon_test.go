@@ -45,6 +45,12 @@ type DaemonConfig struct {
 	MinDataPort int
 	// MetricsListen is metrics.listen, e.g. "127.0.0.1:9127".
 	MetricsListen string
+	// Pprof is metrics.pprof (needs MetricsListen).
+	Pprof bool
+	// Binary, if set, is the ftpalg to run instead of this tree's (the
+	// load benchmark's "before" build); the config then leaves out the
+	// keys it may not know (metrics.pprof unless set).
+	Binary string
 }
 
 func gatewayConfig() DaemonConfig {
@@ -87,6 +93,9 @@ func (c DaemonConfig) YAML() string {
 	var metrics string
 	if c.MetricsListen != "" {
 		metrics = fmt.Sprintf("metrics: {listen: %q}\n", c.MetricsListen)
+		if c.Pprof {
+			metrics = fmt.Sprintf("metrics: {listen: %q, pprof: true}\n", c.MetricsListen)
+		}
 	}
 	minPort := c.MinDataPort
 	if minPort == 0 {
@@ -143,7 +152,10 @@ type Daemon struct {
 // startDaemon starts ftpalg in ns and waits for its "ready" line.
 func startDaemon(t testing.TB, ns *Netns, cfg DaemonConfig) *Daemon {
 	t.Helper()
-	bin := ftpalgBinary(t)
+	bin := cfg.Binary
+	if bin == "" {
+		bin = ftpalgBinary(t)
+	}
 	path, err := os.CreateTemp(ns.lab.dir, "ftpalg-*.yaml")
 	if err != nil {
 		t.Fatal(err)

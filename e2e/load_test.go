@@ -46,7 +46,17 @@ import (
 //
 // Environment: FTPALG_LOAD_SESSIONS (S, default 16), FTPALG_LOAD_TRANSFERS
 // (T, default 20), FTPALG_LOAD_CLIENTS (client addresses 198.51.100.10,
-// .11, ... that the sessions take in turn; default 1).
+// .11, ... that the sessions take in turn; default 4, so that the kernel,
+// which picks a queue by address pair, spreads ftpalg-2queues' sessions
+// over both queues), FTPALG_LOAD_QUEUE_ENV (space-separated NAME=VALUE
+// settings, e.g. "GOMAXPROCS=1 GOGC=400", put into the environment of
+// both queue programs, ftpalg and nopqueue, and of nothing else),
+// FTPALG_LOAD_BEFORE_BIN (an ftpalg binary of an earlier commit: run as
+// one more gateway, ftpalg-before, right after ftpalg, for a before and
+// after in one run), FTPALG_LOAD_PPROF (a directory: ftpalg serves metrics.pprof and the
+// run saves a CPU profile of FTPALG_LOAD_PPROF_SECONDS, default 10, and a
+// 2 s execution trace of ftpalg there, both started when the timed run
+// starts).
 //
 // Metrics per iteration: sessions/s and transfers/s (over the wall time
 // of the whole workload), p50-ms and p99-ms (one transfer, from sending
@@ -64,21 +74,27 @@ func BenchmarkGatewayLoad(b *testing.B) {
 	w := loadWorkload{
 		sessions:  envInt(b, "FTPALG_LOAD_SESSIONS", 16, 1, 1024),
 		transfers: envInt(b, "FTPALG_LOAD_TRANSFERS", 20, 1, 100000),
-		clients:   envInt(b, "FTPALG_LOAD_CLIENTS", 1, 1, 50),
+		clients:   envInt(b, "FTPALG_LOAD_CLIENTS", 4, 1, 50),
 		size:      4 << 10,
 	}
-	for _, gw := range []struct {
+	type gateway struct {
 		name   string
 		kind   adminKind
 		queues int // 0: no ftpalg
 		nop    bool
-	}{
-		{"ftpalg", adminFtpalg, 1, false},
-		{"ftpalg-2queues", adminFtpalg, 2, false},
-		{"kernel-helper", adminKernelHelper, 0, false},
-		{"nop-queue", adminKernelHelper, 0, true},
-	} {
-		b.Run(gw.name, func(b *testing.B) { benchGateway(b, gw.kind, gw.queues, gw.nop, w) })
+		bin    string // ftpalg binary ("": this tree's)
+	}
+	gws := []gateway{
+		{"ftpalg", adminFtpalg, 1, false, ""},
+		{"ftpalg-2queues", adminFtpalg, 2, false, ""},
+		{"kernel-helper", adminKernelHelper, 0, false, ""},
+		{"nop-queue", adminKernelHelper, 0, true, ""},
+	}
+	if before := os.Getenv("FTPALG_LOAD_BEFORE_BIN"); before != "" {
+		gws = append(gws[:1], append([]gateway{{"ftpalg-before", adminFtpalg, 1, false, before}}, gws[1:]...)...)
+	}
+	for _, gw := range gws {
+		b.Run(gw.name, func(b *testing.B) { benchGateway(b, gw.kind, gw.queues, gw.nop, gw.bin, w) })
 	}
 }
 
@@ -100,7 +116,7 @@ func envInt(b *testing.B, name string, def, lo, hi int) int {
 
 const loadPath = "/pub/load.bin"
 
-func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, w loadWorkload) {
+func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, bin string, w loadWorkload) {
 	g := labDNAT(b, kind)
 	g.diagTail = 80
 	// labDNAT gives the client .10 and .11; more clients need more.
@@ -115,20 +131,30 @@ func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, w loadWork
 	}
 	var d *Daemon
 	var pid int
+	restoreEnv := queueEnv(b)
 	if queues > 0 {
 		cfg := gatewayConfig()
 		// The e2e config logs at debug (a line per FTP command and
 		// reply); a deployment logs at info, ftpalg's default.
 		cfg.LogLevel = "info"
 		cfg.Queues = queues
+		cfg.MetricsListen = metricsAddr
+		cfg.Pprof = os.Getenv("FTPALG_LOAD_PPROF") != "" && bin == ""
+		cfg.Binary = bin
 		d = startDaemon(b, g.GW, cfg)
-		pid = mainPID(b, d.Proc, "ftpalg")
+		comm := "ftpalg"
+		if bin != "" {
+			comm = filepath.Base(bin)
+			comm = comm[:min(len(comm), 15)] // the kernel's comm is at most 15 bytes
+		}
+		pid = mainPID(b, d.Proc, comm)
 	}
 	var nq *nopQueue
 	if nop {
 		nq = startNopQueue(b, g.GW)
 		pid = nq.pid
 	}
+	restoreEnv()
 	clients := make([]netip.Addr, w.clients)
 	for i := range clients {
 		clients[i] = loadClientAddr(i)
@@ -156,6 +182,21 @@ func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, w loadWork
 		ctl0 = divertPackets(b, g.GW, queueTable)
 		cpuD0 = procCPUTicks(b, pid, false)
 	}
+	var met0 map[string]float64
+	var profiles sync.WaitGroup
+	if d != nil {
+		met0 = mustScrape(b, g.GW)
+		if dir := os.Getenv("FTPALG_LOAD_PPROF"); dir != "" {
+			secs := envInt(b, "FTPALG_LOAD_PPROF_SECONDS", 10, 1, 600)
+			name := strings.ReplaceAll(b.Name(), "/", "-")
+			profiles.Go(func() {
+				saveProfile(b, g.GW, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), filepath.Join(dir, name+".cpu.pprof"))
+			})
+			profiles.Go(func() {
+				saveProfile(b, g.GW, "/debug/pprof/trace?seconds=2", filepath.Join(dir, name+".trace"))
+			})
+		}
+	}
 	vsftpdPID := srv.Proc.Pid()
 	cpuS0 := procCPUTicks(b, vsftpdPID, true)
 	cpuC0 := procCPUTicks(b, os.Getpid(), false)
@@ -175,6 +216,7 @@ func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, w loadWork
 	}
 	host1 := hostCPU(b)
 	cpuC1 := procCPUTicks(b, os.Getpid(), false)
+	profiles.Wait()
 	// vsftpd's session processes end just after their 221: let the
 	// parent reap them so that their time is in its cutime/cstime.
 	eventually(3*time.Second, func() bool { return len(procChildren(vsftpdPID)) == 0 })
@@ -188,10 +230,14 @@ func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, w loadWork
 	b.ReportMetric(ms(percentile(lat, 50)), "p50-ms")
 	b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")
 	busy, total := host1.busy-host0.busy, host1.total-host0.total
+	tick := clockTick()
 	if total > 0 {
 		b.ReportMetric(100*float64(busy)/float64(total), "host-cpu-%")
+		// The whole machine's busy CPU per transfer (client, gateway
+		// kernel path, queue program, server): the one CPU figure that
+		// covers the kernel helper's softirq work too.
+		b.ReportMetric(float64((time.Duration(busy) * tick).Microseconds())/(float64(w.sessions*w.transfers)*n), "host-cpu-us/transfer")
 	}
-	tick := clockTick()
 	b.ReportMetric(ms(time.Duration(cpuC1-cpuC0)*tick)/n, "client-cpu-ms/op")
 	b.ReportMetric(ms(time.Duration(cpuS1-cpuS0)*tick)/n, "vsftpd-cpu-ms/op")
 
@@ -217,6 +263,20 @@ func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, w loadWork
 			b.ReportMetric(float64(cpuD.Microseconds())/float64(ctl), prog+"-us/ctlpkt")
 		}
 		b.ReportMetric(float64(hwm)/1024, prog+"-peak-RSS-MiB")
+	}
+	if d != nil {
+		// What ftpalg adds to an announcing packet (227 in, pinhole
+		// installed, verdict out), from its own histogram over the
+		// timed run: the upper bound of the bucket holding the
+		// percentile.
+		met1 := mustScrape(b, g.GW)
+		for _, h := range []struct{ name, unit string }{{"ftpalg_announce_seconds", "announce"}, {"ftpalg_decision_seconds", "decision"}} {
+			for _, p := range []float64{50, 99} {
+				if le, ok := histQuantile(met0, met1, h.name, p/100); ok {
+					b.ReportMetric(le*1e6, fmt.Sprintf("%s-p%.0f-us(le)", h.unit, p))
+				}
+			}
+		}
 	}
 
 	if d == nil {
@@ -278,7 +338,7 @@ func checkQueueStats(b *testing.B, d *Daemon, mark, queues int) {
 		seen++
 		b.Logf("queue stats: %s", e.Raw)
 		received = append(received, "queue "+e.Field("queue")+": "+e.Field("received"))
-		for _, k := range []string{"lost", "overruns", "recv_errors", "verdict_errors", "backlog_drops"} {
+		for _, k := range []string{"lost", "overruns", "recv_errors", "verdict_errors"} {
 			if v := e.Field(k); v != "0" {
 				b.Errorf("ftpalg queue %s: %s=%s", e.Field("queue"), k, v)
 			}
@@ -288,6 +348,113 @@ func checkQueueStats(b *testing.B, d *Daemon, mark, queues int) {
 		b.Errorf("ftpalg logged %d \"queue stats\" lines on exit, want %d", seen, queues)
 	}
 	b.Logf("control packets received per queue over ftpalg's life (warm-up included): %s", strings.Join(received, ", "))
+}
+
+// queueEnv puts FTPALG_LOAD_QUEUE_ENV's settings into this process's
+// environment, which the queue programs started next inherit (this
+// process's own runtime read its settings at start and ignores them), and
+// returns the function that takes them out again.
+func queueEnv(b *testing.B) func() {
+	var undo []func()
+	for _, kv := range strings.Fields(os.Getenv("FTPALG_LOAD_QUEUE_ENV")) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			b.Fatalf("FTPALG_LOAD_QUEUE_ENV: %q is not NAME=VALUE", kv)
+		}
+		old, had := os.LookupEnv(k)
+		os.Setenv(k, v)
+		undo = append(undo, func() {
+			if had {
+				os.Setenv(k, old)
+			} else {
+				os.Unsetenv(k)
+			}
+		})
+	}
+	if len(undo) > 0 {
+		b.Logf("queue programs run with %s", os.Getenv("FTPALG_LOAD_QUEUE_ENV"))
+	}
+	return func() {
+		for _, f := range undo {
+			f()
+		}
+	}
+}
+
+// saveProfile fetches path (a /debug/pprof/ URL of ftpalg's metrics
+// server, metrics.pprof on) from inside ns and writes the body to file.
+func saveProfile(b *testing.B, ns *Netns, path, file string) {
+	conn, err := ns.Dial(netip.Addr{}, netip.MustParseAddrPort(metricsAddr), 2*time.Second)
+	if err != nil {
+		b.Errorf("profile %s: %v", path, err)
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(11 * time.Minute))
+	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, metricsAddr)
+	raw, err := io.ReadAll(conn)
+	if err != nil {
+		b.Errorf("profile %s: %v", path, err)
+		return
+	}
+	head, body, ok := strings.Cut(string(raw), "\r\n\r\n")
+	if !ok || !strings.Contains(head, " 200 ") {
+		b.Errorf("profile %s: %.200q", path, raw)
+		return
+	}
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		b.Error(err)
+		return
+	}
+	b.Logf("profile %s: %s (%d bytes)", path, file, len(body))
+}
+
+// mustScrape scrapes ftpalg's metrics in the gateway namespace.
+func mustScrape(b *testing.B, ns *Netns) map[string]float64 {
+	m, _, err := scrapeMetrics(ns, metricsAddr)
+	if err != nil {
+		b.Fatalf("scrape ftpalg metrics: %v", err)
+	}
+	return m
+}
+
+// histQuantile is the upper bound of the bucket of histogram name that
+// holds quantile q of the observations between scrapes m0 and m1 (a
+// Prometheus exposition's cumulative le buckets).
+func histQuantile(m0, m1 map[string]float64, name string, q float64) (float64, bool) {
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	prefix := name + `_bucket{le="`
+	for k, v := range m1 {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		s := strings.TrimSuffix(k[len(prefix):], `"}`)
+		le, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			continue // +Inf parses; anything else is not a bound
+		}
+		bs = append(bs, bucket{le, v - m0[k]})
+	}
+	slices.SortFunc(bs, func(a, b bucket) int {
+		if a.le < b.le {
+			return -1
+		}
+		if a.le > b.le {
+			return 1
+		}
+		return 0
+	})
+	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+		return 0, false
+	}
+	total := bs[len(bs)-1].n
+	for _, x := range bs {
+		if x.n >= q*total {
+			return x.le, true
+		}
+	}
+	return 0, false
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -192,7 +192,6 @@ func TestMetrics(t *testing.T) {
 		`ftpalg_nft_errors_total`:                0,
 		`ftpalg_queue_overruns_total{queue="0"}`: 0,
 		`ftpalg_queue_lost_total{queue="0"}`:     0,
-		`ftpalg_backlog_drops_total{queue="0"}`:  0,
 	})
 	t.Logf("scraped after QUIT:\n%s", ftpalgLines(lastBody))
 

@@ -6,12 +6,13 @@
 //   - Engine: New(cfg, log).Run(ctx). The long-lived tasks, a worker per
 //     queue and the conntrack event listener, run under errgroups; Run
 //     itself runs the watchdog that rebuilds a flushed table.
-//   - A worker owns one queue's Tracker: it takes packets from the
-//     queue's reader (bounded backlog: when full, a packet is accepted
-//     uninspected and counted), applies each Result's table Change (built
-//     by rules.Translator) and conntrack updates (a resized session's mark
-//     and be_liberal) before its verdicts, and takes control messages
-//     (pinhole used, flow ended) from its inbox.
+//   - A worker owns one queue's Tracker. The queue's reader decides each
+//     packet itself, with no hand-off: it applies the Result's table
+//     Change (built by rules.Translator) and conntrack updates (a resized
+//     session's mark and be_liberal) before its verdicts. The worker's own
+//     goroutine takes control messages (pinhole used, flow ended) from its
+//     inbox and ticks; a mutex per worker serialises the two, so a queue
+//     never waits on another queue's work.
 //   - The pinhole index knows which worker owns each element (to route
 //     conntrack events) and what a rebuild must put back.
 //   - Metrics (metrics.go, config metrics.listen): each worker counts in

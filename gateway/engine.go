@@ -18,15 +18,14 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// The daemon: one worker per queue (its own Tracker, fed in packet order),
-// one conntrack event listener, one watchdog for the table. Workers do the
-// blocking work (nftables batches, conntrack queries) so that queue
-// readers never wait.
+// The daemon: one worker per queue (its own Tracker, fed in packet order
+// by the queue's reader, which decides each packet itself), one conntrack
+// event listener, one watchdog for the table. A reader waits for its own
+// nftables batch and conntrack query, never for another queue's.
 
 const (
 	tickEvery     = 50 * time.Millisecond
 	watchdogEvery = 250 * time.Millisecond
-	queueDepth    = 4096 // packets waiting between a reader and its worker
 )
 
 // The daemon's seams, in its own terms. The real parts are *rules.Table,
@@ -533,7 +532,7 @@ func (d *Engine) logStats() {
 		w.mu.Unlock()
 		d.log.Info("queue stats", "queue", w.queue.Num(), "received", qs.Received, "lost", qs.Lost, "overruns", qs.Overruns,
 			"recv_errors", qs.RecvErrors, "verdicts", qs.Verdicts, "verdict_errors", qs.VerdictErrors,
-			"backlog_drops", w.backlogDrops.Load(), "sessions", ts.SessionsStarted, "rewrites", ts.Rewrites,
+			"sessions", ts.SessionsStarted, "rewrites", ts.Rewrites,
 			"refusals", ts.Refusals, "pinholes", ts.PinholesOpened, "modified", ts.Modified, "held", ts.Held,
 			"sessions_ended", ts.SessionsEnded, "tracked", live, "tracked_pinholes", livePins,
 			"resized", ts.Resized, "marked_resized", w.markedResized.Load(), "mark_errors", w.markErrors.Load())

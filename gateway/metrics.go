@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -36,10 +37,11 @@ import (
 var decisionBounds = [...]time.Duration{
 	time.Microsecond, 2500 * time.Nanosecond, 5 * time.Microsecond,
 	10 * time.Microsecond, 25 * time.Microsecond, 50 * time.Microsecond,
-	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
-	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
-	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
-	100 * time.Millisecond, 250 * time.Millisecond,
+	100 * time.Microsecond, 150 * time.Microsecond, 200 * time.Microsecond,
+	250 * time.Microsecond, 300 * time.Microsecond, 400 * time.Microsecond,
+	500 * time.Microsecond, time.Millisecond, 2500 * time.Microsecond,
+	5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
 }
 
 // batchBounds are the upper bounds of ftpalg_nft_batch_seconds' buckets.
@@ -114,6 +116,9 @@ type workerCounts struct {
 	verdicts [4]uint64
 	released uint64 // held packets released (each also counted in verdicts)
 	decision decisionHist
+	// announce: the decisions of packets that opened a pinhole or a
+	// range (the table batch included), also counted in decision.
+	announce decisionHist
 
 	sessionsStarted, sessionsResized uint64
 	sessionsEnded                    byReason
@@ -128,6 +133,7 @@ func (c *workerCounts) add(o *workerCounts) {
 	}
 	c.released += o.released
 	c.decision.add(&o.decision)
+	c.announce.add(&o.announce)
 	c.sessionsStarted += o.sessionsStarted
 	c.sessionsResized += o.sessionsResized
 	c.sessionsEnded.add(&o.sessionsEnded)
@@ -218,10 +224,10 @@ func newDesc(name, help string, labels ...string) *prometheus.Desc {
 // The metrics, all prefixed ftpalg_. No label carries an address.
 var (
 	descPackets         = newDesc("packets_total", "Queued control packets by the verdict they got (held packets count once, when released).", "queue", "verdict")
-	descBacklogDrops    = newDesc("backlog_drops_total", "Packets given the fail-open verdict uninspected because the worker's backlog was full.", "queue")
 	descQueueOverruns   = newDesc("queue_overruns_total", "Receive buffer overruns (ENOBUFS) of the queue's netlink socket.", "queue")
 	descQueueLost       = newDesc("queue_lost_total", "Packets the kernel could not hand over to the queue (gaps in packet IDs).", "queue")
-	descDecision        = newDesc("decision_seconds", "Time from a worker taking a packet from its backlog to its verdict (or to holding it), table batch included.")
+	descDecision        = newDesc("decision_seconds", "Time from the queue's reader receiving a packet to its verdict (or to holding it), table batch included.")
+	descAnnounce        = newDesc("announce_seconds", "Time from the queue's reader receiving a packet that opens a pinhole or range to its verdict: inspection, the nftables batch, the verdict.")
 	descRewrites        = newDesc("rewrites_total", "Announcements rewritten for NAT.")
 	descRefusals        = newDesc("refusals_total", "Refusals (announcements and AUTH refused, TLS violations) by reason.", "reason")
 	descResets          = newDesc("resets_total", "Sessions reset by reason (policy.violation: reset, tls: block).", "reason")
@@ -247,7 +253,7 @@ var (
 )
 
 var allDescs = []*prometheus.Desc{
-	descPackets, descBacklogDrops, descQueueOverruns, descQueueLost, descDecision,
+	descPackets, descQueueOverruns, descQueueLost, descDecision, descAnnounce,
 	descRewrites, descRefusals, descResets, descPinOpened, descPinClosed, descPinActive,
 	descRangeOpened, descRangeClosed, descRangeActive, descSessStarted, descSessEnded,
 	descSessActive, descSessResized, descMarkErrors, descHeld, descCtEvents, descCtIgnored, descCtOverruns,
@@ -294,7 +300,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		for _, v := range finalVerdicts {
 			counter(descPackets, wc.verdicts[v], q, v.String())
 		}
-		counter(descBacklogDrops, w.backlogDrops.Load(), q)
 		var lost, overruns uint64
 		if w.queue != nil {
 			st := w.queue.Stats()
@@ -308,6 +313,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 
 	ch <- prometheus.MustNewConstHistogram(descDecision, histCount(sum.decision.counts[:]), sum.decision.sum.Seconds(),
 		histBuckets(decisionBounds[:], sum.decision.counts[:]))
+	ch <- prometheus.MustNewConstHistogram(descAnnounce, histCount(sum.announce.counts[:]), sum.announce.sum.Seconds(),
+		histBuckets(decisionBounds[:], sum.announce.counts[:]))
 	counter(descRewrites, rewrites)
 	reasons(descRefusals, &sum.refusals)
 	reasons(descResets, &sum.resets)
@@ -401,6 +408,13 @@ func (d *Engine) newMetricsServer(ln net.Listener) *metricsServer {
 		MaxRequestsInFlight: 4,
 		Timeout:             10 * time.Second,
 	}))
+	if d.cfg.Metrics.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return &metricsServer{
 		ln:  ln,
 		log: d.log,
@@ -408,9 +422,10 @@ func (d *Engine) newMetricsServer(ln net.Listener) *metricsServer {
 			Handler:           mux,
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       time.Minute,
-			ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+			WriteTimeout:      2 * time.Minute, // a CPU profile or trace streams for its seconds=
+
+			IdleTimeout: time.Minute,
+			ErrorLog:    slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 		},
 	}
 }

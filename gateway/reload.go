@@ -39,6 +39,7 @@ var immutableKeys = []struct {
 	{"divert.resized_mark", "resized connections in conntrack carry it", func(a, b *config.Config) bool { return a.Divert.ResizedMark != b.Divert.ResizedMark }},
 	{"status.socket", "the socket is created at start", func(a, b *config.Config) bool { return a.Status.Socket != b.Status.Socket }},
 	{"metrics.listen", "the metrics server is bound at start", func(a, b *config.Config) bool { return a.Metrics.Listen != b.Metrics.Listen }},
+	{"metrics.pprof", "the metrics server's handlers are set at start", func(a, b *config.Config) bool { return a.Metrics.Pprof != b.Metrics.Pprof }},
 }
 
 // ReloadError is a refused reload: which key and why.

@@ -114,7 +114,6 @@ type QueueStatus struct {
 	RecvErrors    uint64 `json:"recv_errors"`
 	Verdicts      uint64 `json:"verdicts"`
 	VerdictErrors uint64 `json:"verdict_errors"`
-	BacklogDrops  uint64 `json:"backlog_drops"`
 	// The Tracker's counters (conntrack.Stats).
 	Packets         uint64 `json:"packets"`
 	Modified        uint64 `json:"modified"`
@@ -172,7 +171,7 @@ func (d *Engine) Status() StatusReply {
 	deadline := time.NewTimer(statusWait)
 	defer deadline.Stop()
 	for i, w := range d.workers {
-		q := QueueStatus{Queue: d.cfg.Queue.Num + uint16(w.idx), BacklogDrops: w.backlogDrops.Load()}
+		q := QueueStatus{Queue: d.cfg.Queue.Num + uint16(w.idx)}
 		if w.queue != nil {
 			q.addQueue(w.queue.Stats())
 		}

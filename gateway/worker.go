@@ -15,9 +15,12 @@ import (
 	"github.com/ftpalg/ftpalg/rules"
 )
 
-// worker owns one queue's Tracker. Only its goroutine touches the Tracker,
-// the scratch state and the per-flow maps; the reader goroutine only
-// hands packets over through in.
+// worker owns one queue's Tracker. A packet is decided on the goroutine
+// that received it, the queue's reader: inspection, the table batch and
+// the verdict, with no hand-off. The worker's own goroutine (run) carries
+// out control messages and ticks. busy serialises the two, so the
+// Tracker, the scratch state and the per-flow maps are touched by one
+// goroutine at a time; a queue only ever waits on its own worker's work.
 type worker struct {
 	d     *Engine
 	idx   int
@@ -26,7 +29,9 @@ type worker struct {
 	tr    *conntrack.Tracker
 	log   *slog.Logger
 
-	in     chan nfq.Packet
+	// busy guards the Tracker and everything below it that the packet
+	// path uses (res, trans, tried, met.cur, clock, ctlBuf).
+	busy   sync.Mutex
 	ctl    ctlBox
 	ctlBuf []ctlMsg // the worker's scratch copy of what ctl held
 
@@ -34,7 +39,6 @@ type worker struct {
 	trans rules.Translator        // each Result's effects to one table Change
 	tried map[conntrack.Flow]bool // flows already looked up in the kernel
 
-	backlogDrops atomic.Uint64
 	// Resized sessions marked in conntrack (be_liberal and the resized
 	// bit), and the updates that failed.
 	markedResized, markErrors atomic.Uint64
@@ -78,7 +82,6 @@ func newWorker(d *Engine, idx int) (*worker, error) {
 		d:     d,
 		idx:   idx,
 		log:   d.log.With("queue", d.cfg.Queue.Num+uint16(idx)),
-		in:    make(chan nfq.Packet, queueDepth),
 		ctl:   ctlBox{wake: make(chan struct{}, 1)},
 		trans: rules.Translator{ResetTimeout: d.cfg.Policy.ClosedLinger},
 		tried: make(map[conntrack.Flow]bool),
@@ -105,37 +108,37 @@ func newWorker(d *Engine, idx int) (*worker, error) {
 	return w, nil
 }
 
-// deliver runs on the queue's reader goroutine: hand over, never wait. A
-// full backlog means the worker is far behind; the packet then gets the
-// fail-open verdict at once (accept if fail_open, else drop: TCP resends).
+// deliver runs on the queue's reader goroutine and decides the packet
+// there: Tracker, table batch (if the packet announces a data
+// connection), verdict. It waits only for its own worker's tick or
+// control message, never for another queue: the kernel queue (max_len)
+// absorbs a burst meanwhile, and fail_open covers an overrun.
 func (w *worker) deliver(p nfq.Packet) {
-	select {
-	case w.in <- p:
-		return
-	default:
-	}
-	w.backlogDrops.Add(1)
-	if w.d.cfg.Queue.FailOpen {
-		p.Queue.Accept(p.ID)
-	} else {
-		p.Queue.Drop(p.ID)
-	}
-	w.errs(errBacklog)
+	w.busy.Lock()
+	w.packet(p)
+	w.busy.Unlock()
 }
-
-var errBacklog = backlogError{}
-
-type backlogError struct{}
-
-func (backlogError) Error() string { return "worker backlog full: packet not inspected" }
 
 func (w *worker) queueError(err error) { w.errs(err) }
 
 // send routes a control message to the worker without blocking and
 // without dropping it: a burst of conntrack events (conntrack -D of many
 // entries, the end of a SYN flood) must end every session it names, or
-// those sessions stay until session_idle.
-func (w *worker) send(m ctlMsg) { w.ctl.put(m) }
+// those sessions stay until session_idle. If the worker is idle and has
+// nothing queued, the message is carried out at once on the sender's
+// goroutine (no wake-up of the worker's); otherwise it waits in the inbox,
+// behind what is already there.
+func (w *worker) send(m ctlMsg) {
+	if w.busy.TryLock() {
+		if w.ctl.empty() {
+			w.control(m, time.Now())
+			w.busy.Unlock()
+			return
+		}
+		w.busy.Unlock()
+	}
+	w.ctl.put(m)
+}
 
 // ctlBox is a worker's inbox for control messages from the conntrack
 // listener. It grows instead of blocking the listener or dropping; what
@@ -155,6 +158,13 @@ func (b *ctlBox) put(m ctlMsg) {
 	case b.wake <- struct{}{}:
 	default:
 	}
+}
+
+// empty reports whether nothing waits.
+func (b *ctlBox) empty() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.msgs) == 0
 }
 
 // take moves everything waiting into dst (reused) and returns it.
@@ -178,15 +188,17 @@ func (w *worker) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-w.in:
-			w.packet(p)
 		case <-w.ctl.wake:
+			w.busy.Lock()
 			w.ctlBuf = w.ctl.take(w.ctlBuf)
 			for _, m := range w.ctlBuf {
 				w.control(m, time.Now())
 			}
+			w.busy.Unlock()
 		case now := <-tick.C:
+			w.busy.Lock()
 			w.tick(now)
+			w.busy.Unlock()
 		}
 	}
 }
@@ -233,7 +245,21 @@ func (w *worker) control(m ctlMsg, now time.Time) {
 func (w *worker) packet(p nfq.Packet) {
 	start := time.Since(w.clock)
 	w.packetAt(p, w.clock.Add(start))
-	w.met.cur.decision.observe(time.Since(w.clock) - start)
+	took := time.Since(w.clock) - start
+	w.met.cur.decision.observe(took)
+	if len(w.res.Effects) > 0 && opensData(w.res.Effects) {
+		w.met.cur.announce.observe(took)
+	}
+}
+
+// opensData reports whether effects open a pinhole or a passive range.
+func opensData(effects []conntrack.Effect) bool {
+	for i := range effects {
+		if k := effects[i].Kind; k == conntrack.EffOpenPinhole || k == conntrack.EffOpenRange {
+			return true
+		}
+	}
+	return false
 }
 
 // packetAt inspects one queued packet as of now (tests pass their clock).
@@ -251,8 +277,8 @@ func (w *worker) packetAt(p nfq.Packet, now time.Time) {
 // workerNAT is the Tracker's NAT lookup. It answers from the cache that
 // conntrack events fill; on a miss (an event was lost, or the connection
 // predates ftpalg) it asks the kernel once per flow. The Tracker asks only
-// when an announcement needs the tuples, on the worker's goroutine, so
-// the query never delays a queue reader and never happens per packet.
+// when an announcement needs the tuples, so the query delays only its own
+// queue, and only the announcing packet.
 type workerNAT struct{ w *worker }
 
 func (n workerNAT) Lookup(flow conntrack.Flow) (conntrack.Tuples, bool) {
@@ -395,7 +421,17 @@ func (w *worker) logEffect(e *conntrack.Effect) {
 		}
 		w.log.Info("pinhole open", args...)
 	case conntrack.EffClosePinhole:
-		w.log.Info("pinhole close", "session", e.Session, "id", e.ID, "src", e.Pinhole.Src, "dst", e.Pinhole.Dst, "reason", e.Reason.String())
+		lvl := slog.LevelInfo
+		if e.Reason == conntrack.ReasonUsed || e.Reason == conntrack.ReasonTransferDone {
+			// The normal end of every transfer: at info it would double
+			// the log of a busy gateway for nothing "pinhole open" did
+			// not say.
+			lvl = slog.LevelDebug
+		}
+		if !w.log.Enabled(context.Background(), lvl) {
+			return
+		}
+		w.log.Log(context.Background(), lvl, "pinhole close", "session", e.Session, "id", e.ID, "src", e.Pinhole.Src, "dst", e.Pinhole.Dst, "reason", e.Reason.String())
 	case conntrack.EffOpenRange:
 		args := []any{"session", e.Session, "id", e.ID, "src", e.Range.Src, "dst", e.Range.Dst,
 			"ports", strconv.Itoa(int(e.Range.Lo)) + "-" + strconv.Itoa(int(e.Range.Hi)), "timeout", e.Timeout.String()}
@@ -440,7 +476,9 @@ func (w *worker) events() {
 			w.log.Warn("refuse", "session", ev.Session, "client", ev.Flow.Client, "server", ev.Flow.Server, "dir", ev.Dir.String(),
 				"reason", ev.Reason.String(), "line", ev.Line, "detail", ev.Detail)
 		case ev.Rewrite != "":
-			w.log.Info("rewrite", "session", ev.Session, "dir", ev.Dir.String(), "from", ev.Line, "to", ev.Rewrite)
+			// At debug: the "pinhole open" line of the same announcement
+			// names the mapping the rewrite announces.
+			w.log.Debug("rewrite", "session", ev.Session, "dir", ev.Dir.String(), "from", ev.Line, "to", ev.Rewrite)
 		default:
 			if w.log.Enabled(context.Background(), slog.LevelDebug) {
 				w.log.Debug("decision", "session", ev.Session, "dir", ev.Dir.String(), "decision", ev.Decision, "line", ev.Line,

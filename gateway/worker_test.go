@@ -242,13 +242,20 @@ func TestDecisionOrder(t *testing.T) {
 	}
 
 	// The data connection's conntrack NEW event carries the mark: the
-	// pinhole is used and its mapping goes.
-	w.d.ctEvent(ctnetlink.Event{Type: ctnetlink.EventNew, Info: ctnetlink.Info{Proto: 6, Mark: 0x2000,
+	// pinhole is used and its mapping goes. The worker is busy (a packet
+	// of its queue holds it), so the message waits in its inbox.
+	used := ctnetlink.Event{Type: ctnetlink.EventNew, Info: ctnetlink.Info{Proto: 6, Mark: 0x2000,
 		Orig:  conntrack.Tuple{Src: netip.MustParseAddrPort("198.51.100.10:50000"), Dst: pub},
-		Reply: conntrack.Tuple{Src: netip.MustParseAddrPort("10.0.0.2:1025"), Dst: netip.MustParseAddrPort("198.51.100.10:50000")}}})
+		Reply: conntrack.Tuple{Src: netip.MustParseAddrPort("10.0.0.2:1025"), Dst: netip.MustParseAddrPort("198.51.100.10:50000")}}}
+	w.busy.Lock()
+	w.d.ctEvent(used)
+	w.busy.Unlock()
 	msgs := w.ctl.take(nil)
 	if len(msgs) != 1 {
 		t.Fatalf("the marked data connection was routed to the pinhole's worker %d times, want once", len(msgs))
+	}
+	if got := rec.take(); got != "" {
+		t.Fatalf("a busy worker's message was carried out at once: calls %q", got)
 	}
 	w.control(msgs[0], time.Now())
 	if got := rec.take(); got != "remove 1" {
@@ -574,5 +581,33 @@ func TestEarlierResizedSessionsReset(t *testing.T) {
 	}
 	if live, total := d.earlier.counts(); live != 2 || total != 3 {
 		t.Fatalf("earlier resets: %d live, %d in all; want 2 and 3", live, total)
+	}
+}
+
+// TestSendOrder: a control message to an idle worker with an empty inbox
+// is carried out at once on the sender's goroutine; one to a busy worker,
+// or to one whose inbox holds messages, waits behind them.
+func TestSendOrder(t *testing.T) {
+	w, _ := newTestWorker(t, io.Discard)
+	var order []int
+	run := func(n int) ctlMsg {
+		return ctlMsg{kind: ctlRun, run: func(*worker, time.Time) { order = append(order, n) }}
+	}
+	w.send(run(1))
+	if len(order) != 1 || len(w.ctl.take(nil)) != 0 {
+		t.Fatalf("idle worker: ran %v, want [1] at once and an empty inbox", order)
+	}
+	w.busy.Lock()
+	w.send(run(2))
+	w.busy.Unlock()
+	w.send(run(3)) // idle, but 2 waits: 3 must not overtake it
+	if len(order) != 1 {
+		t.Fatalf("ran %v while 2 waited in the inbox, want only [1]", order)
+	}
+	for _, m := range w.ctl.take(nil) {
+		w.control(m, time.Now())
+	}
+	if want := []int{1, 2, 3}; !slices.Equal(order, want) {
+		t.Fatalf("ran %v, want %v", order, want)
 	}
 }

@@ -110,14 +110,14 @@ func printStatus(w io.Writer, r gateway.StatusReply) {
 		tw.Flush()
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(tw, "QUEUE\tRECEIVED\tVERDICTS\tLOST\tOVERRUNS\tERRORS\tBACKLOG DROPS\tMODIFIED\tHELD\tDROPPED\tNOT TRACKED\tSESSIONS\tPINHOLES")
+	fmt.Fprintln(tw, "QUEUE\tRECEIVED\tVERDICTS\tLOST\tOVERRUNS\tERRORS\tMODIFIED\tHELD\tDROPPED\tNOT TRACKED\tSESSIONS\tPINHOLES")
 	for _, q := range r.Queues {
 		if q.Error != "" {
 			fmt.Fprintf(tw, "%d\t%s\n", q.Queue, q.Error)
 			continue
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", q.Queue, q.Received, q.Verdicts, q.Lost, q.Overruns,
-			q.RecvErrors+q.VerdictErrors, q.BacklogDrops, q.Modified, q.Held, q.Dropped, q.NotTracked, q.Sessions, q.Pinholes)
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", q.Queue, q.Received, q.Verdicts, q.Lost, q.Overruns,
+			q.RecvErrors+q.VerdictErrors, q.Modified, q.Held, q.Dropped, q.NotTracked, q.Sessions, q.Pinholes)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
