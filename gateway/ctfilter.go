@@ -30,6 +30,23 @@ func (d *Engine) eventFilter(ports []uint16) *ctnetlink.Filter {
 	return f
 }
 
+// subscribe subscribes to the conntrack events of the current namespace
+// with the filter for ports. Should the kernel refuse the filter, it
+// subscribes without one (every event: more CPU, nothing missed).
+func (d *Engine) subscribe(ports []uint16) (*ctnetlink.Events, error) {
+	f := d.eventFilter(ports)
+	sub, err := ctnetlink.Subscribe(0, f)
+	if err != nil && f != nil {
+		d.log.Warn("conntrack events unfiltered: every event in the namespace reaches ftpalg", "err", err)
+		sub, err = ctnetlink.Subscribe(0, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.events = sub
+	return sub, nil
+}
+
 // refilter replaces the event socket's filter after the control ports
 // changed. If that fails, the filter is removed: ftpalg then receives
 // every event, which costs CPU but misses nothing.

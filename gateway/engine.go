@@ -289,11 +289,10 @@ func (d *Engine) Run(ctx context.Context) error {
 	// d.workers is fixed from here on: the listener reads it.
 	// Subscribe before anything is diverted, so that no control
 	// connection's NEW event is missed.
-	sub, err := ctnetlink.Subscribe(0, d.eventFilter(cfg.ControlPorts))
+	sub, err := d.subscribe(cfg.ControlPorts) // ctfilter.go
 	if err != nil {
 		return err
 	}
-	d.events = sub
 	lctx, stopListen := context.WithCancel(ctx)
 	var listener errgroup.Group
 	listener.Go(func() error {
