@@ -32,7 +32,7 @@ const (
 
 // filterMaxAttrs bounds the walk over the attributes that follow the two
 // tuples. The kernel (6.18, ctnetlink_conntrack_event) puts at most
-// about 15 there; a message with more is passed.
+// 14 there; a message with more is passed.
 const filterMaxAttrs = 24
 
 // maxFilterInsns is BPF_MAXINSNS, the kernel's limit for a classic
