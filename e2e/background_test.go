@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -214,4 +215,87 @@ func parseBgDone(out string) (started, ok, failed int, seconds float64, err erro
 		return started, ok, failed, seconds, nil
 	}
 	return 0, 0, 0, 0, fmt.Errorf("no \"done\" line")
+}
+
+// TestEventFilterReload: the event filter follows the control ports. A
+// TCP connection through the gateway to port 2121 (DNAT, admitted by the
+// admin ruleset) wakes no conntrack event in ftpalg while 2121 is not a
+// control port; after a SIGHUP that adds it, the next one's NEW event,
+// and its DESTROY after conntrack -D, arrive, and nothing arrives that
+// ftpalg ignores.
+func TestEventFilterReload(t *testing.T) {
+	g := labDNAT(t, adminFtpalg)
+	g.GW.MustRun(t, "nft", "add rule inet admin prerouting ip daddr 203.0.113.1 tcp dport 2121 dnat ip to 10.0.0.2")
+	g.GW.MustRun(t, "nft", "add rule inet admin forward tcp dport 2121 accept")
+	ln, err := g.Server.Listen(netip.MustParseAddrPort("10.0.0.2:2121"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	t.Setenv(unfilteredEnv, "")
+	cfg := gatewayConfig()
+	cfg.MetricsListen = metricsAddr
+	d := startDaemon(t, g.GW, cfg)
+	counters := func() (events, ignored float64) {
+		t.Helper()
+		m, body, err := scrapeMetrics(g.GW, metricsAddr)
+		if err != nil {
+			t.Fatalf("scrape: %v", err)
+		}
+		ev, ok1 := m["ftpalg_conntrack_events_total"]
+		ig, ok2 := m["ftpalg_conntrack_events_ignored_total"]
+		if !ok1 || !ok2 {
+			t.Fatalf("no conntrack event counters in the metrics:\n%s", ftpalgLines(body))
+		}
+		return ev, ig
+	}
+	dial := func(local netip.Addr) {
+		t.Helper()
+		c, err := g.Client.Dial(local, netip.MustParseAddrPort("203.0.113.1:2121"), 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+
+	ev0, ig0 := counters()
+	dial(clientPub)
+	time.Sleep(time.Second)
+	if ev, ig := counters(); ev != ev0 || ig != ig0 {
+		t.Fatalf("a connection to port 2121 (not a control port) moved the event counters: events %v -> %v, ignored %v -> %v", ev0, ev, ig0, ig)
+	}
+
+	more := d.Cfg
+	more.ControlPorts = "[21, 2121]"
+	if err := os.WriteFile(d.ConfigPath, []byte(more.YAML()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mark := d.Mark()
+	if err := d.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	expectLogged(t, d, mark, 5*time.Second, "reloaded with port 2121", msg("reloaded", "control_ports_changed", "true"))
+	ev1, _ := counters()
+	dial(clientPub2)
+	if !eventually(3*time.Second, func() bool { ev, _ := counters(); return ev >= ev1+1 }) {
+		t.Fatalf("no conntrack event for a connection to the new control port 2121 (events %v)", ev1)
+	}
+	g.GW.MustRun(t, "conntrack", "-D", "-p", "tcp", "--orig-src", clientPub2.String(), "--orig-port-dst", "2121")
+	if !eventually(3*time.Second, func() bool { ev, _ := counters(); return ev >= ev1+2 }) {
+		t.Fatalf("no DESTROY event after conntrack -D of the connection to port 2121")
+	}
+	if _, ig := counters(); ig != ig0 {
+		t.Errorf("ftpalg ignored %v events: the filter let through what it has no use for", ig-ig0)
+	}
+	noDaemonErrors(t, d)
+	d.StopClean(t)
 }
