@@ -131,7 +131,7 @@ func nftRuleCount(ns *Netns, table string) (int, error) {
 	var doc struct {
 		Nftables []map[string]json.RawMessage `json:"nftables"`
 	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+	if err := json.Unmarshal([]byte(nftJSONOnly(out)), &doc); err != nil {
 		return 0, err
 	}
 	n := 0

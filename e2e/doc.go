@@ -89,7 +89,10 @@
 //
 // TestMetrics (metrics_test.go) runs ftpalg with metrics.listen and
 // scrapes /metrics from inside the gateway namespace before, during and
-// after a passive download behind DNAT.
+// after a passive download behind DNAT. TestBatchesPerTransfer counts
+// the nftables batches of 20 downloads in one session, passive and
+// active: one each (the pinhole's), since the data connection consumes
+// pinhole and NAT mappings in the kernel.
 //
 // Conntrack events only for FTP (background_test.go, issue 12):
 // TestEventFilterReload shows that a connection to a port that is not a

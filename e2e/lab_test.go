@@ -476,8 +476,19 @@ func (n *Netns) NftSets(family, table string) (sets map[string][]NftElem, ok boo
 		}
 		return nil, false, fmt.Errorf("nft -j list table %s %s: %v: %s", family, table, err, out)
 	}
-	sets, err = parseNftSets([]byte(out))
+	sets, err = parseNftSets([]byte(nftJSONOnly(out)))
 	return sets, err == nil, err
+}
+
+// nftJSONOnly drops what nft printed before its JSON document: nft 1.0.6
+// warns "stmt ops map have no json callback" on stderr for each of
+// ftpalg's consuming NAT rules (a delete from a map), and about the
+// compat target.
+func nftJSONOnly(out string) string {
+	if i := strings.Index(out, `{"nftables"`); i > 0 {
+		return out[i:]
+	}
+	return out
 }
 
 func parseNftSets(js []byte) (map[string][]NftElem, error) {

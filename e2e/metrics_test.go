@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -236,4 +237,90 @@ func TestMetrics(t *testing.T) {
 		c.Close()
 		t.Errorf("%s still answers after ftpalg stopped", metricsAddr)
 	}
+}
+
+// TestBatchesPerTransfer counts the nftables batches of transfers
+// through the DNAT gateway (issue 12: fewer netlink round trips per
+// transfer), passive (the 227 rewritten, the data connection DNATed by its
+// mapping) and active (PORT). One session per mode runs batchXfers downloads, each
+// with its own announcement; the batches counted from login to QUIT are
+// logged per transfer. Each transfer opens its pinhole (and mapping) in
+// one batch. Its data connection uses them up in the kernel (pinhole
+// rule, NAT chains), so the close it causes (reason "used") sends
+// nothing: only a transfer whose final reply was seen before its data
+// connection's conntrack event closes its pinhole as transfer-done, with
+// a real destroy. So the batches are exactly one per transfer plus one
+// per such close.
+func TestBatchesPerTransfer(t *testing.T) {
+	for _, mode := range []Mode{PASV, PORT} {
+		t.Run(string(mode), func(t *testing.T) { batchesPerTransfer(t, mode) })
+	}
+}
+
+func batchesPerTransfer(t *testing.T, mode Mode) {
+	const batchXfers = 20
+	g := labDNAT(t, adminFtpalg)
+	startVsftpd(t, g.Server, serverPriv, serverOpts{})
+	cfg := gatewayConfig()
+	cfg.MetricsListen = metricsAddr
+	d := startDaemon(t, g.GW, cfg)
+	if _, ok := d.WaitFor(0, msg("metrics", "listen", metricsAddr)); !ok {
+		t.Fatalf("ftpalg did not log where the metrics are served")
+	}
+	var body string
+	// settled scrapes until the workers have published what the test
+	// waits for (they publish every 50 ms).
+	settled := func(when string, ok func(map[string]float64) bool) map[string]float64 {
+		t.Helper()
+		var m map[string]float64
+		if !eventually(3*time.Second, func() bool {
+			var err error
+			m, body, err = scrapeMetrics(g.GW, metricsAddr)
+			return err == nil && ok(m)
+		}) {
+			t.Fatalf("%s: the metrics:\n%s", when, ftpalgLines(body))
+		}
+		return m
+	}
+
+	c := dialGo(t, g.Client, g.ClientAddr, netip.AddrPortFrom(g.Dial, 21))
+	before := settled("logged in", func(m map[string]float64) bool { return m[`ftpalg_sessions_active`] == 1 })
+	small, _ := testFiles()
+	for i := range batchXfers {
+		setup, err := c.Prepare(mode)
+		if err != nil {
+			t.Fatalf("transfer %d: %v", i, err)
+		}
+		var got []byte
+		if err := c.Transfer(setup, "RETR "+smallPath, func(conn net.Conn) error {
+			var err error
+			got, err = io.ReadAll(conn)
+			return err
+		}); err != nil {
+			t.Fatalf("transfer %d: %v", i, err)
+		}
+		if !bytes.Equal(got, small) {
+			t.Fatalf("transfer %d: %d bytes, want %d", i, len(got), len(small))
+		}
+	}
+	if err := c.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	after := settled("after QUIT", func(m map[string]float64) bool {
+		closed := m[`ftpalg_pinholes_closed_total{reason="used"}`] + m[`ftpalg_pinholes_closed_total{reason="transfer-done"}`]
+		return m[`ftpalg_sessions_active`] == 0 && closed == batchXfers
+	})
+	batches := after[`ftpalg_nft_batches_total`] - before[`ftpalg_nft_batches_total`]
+	used := after[`ftpalg_pinholes_closed_total{reason="used"}`]
+	done := after[`ftpalg_pinholes_closed_total{reason="transfer-done"}`]
+	t.Logf("%d %s transfers: %v nftables batches (%.2f per transfer); pinholes closed: %v used, %v transfer-done; nft errors %v",
+		batchXfers, mode, batches, batches/batchXfers, used, done, after[`ftpalg_nft_errors_total`])
+	if after[`ftpalg_pinholes_opened_total`] != batchXfers || after[`ftpalg_nft_errors_total`] != 0 {
+		t.Errorf("pinholes opened %v, nft errors %v; want %d and 0", after[`ftpalg_pinholes_opened_total`], after[`ftpalg_nft_errors_total`], batchXfers)
+	}
+	if want := batchXfers + done; batches != want {
+		t.Errorf("%v batches, want %v: one per transfer, none for the %v pinholes the kernel consumed, one per transfer-done close (%v)", batches, want, used, done)
+	}
+	expectNothingLeft(t, g.GW, d.Cfg.Table, 3*time.Second, "after QUIT")
+	noDaemonErrors(t, d)
 }

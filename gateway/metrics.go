@@ -197,8 +197,12 @@ func (m *engineMetrics) batch(d time.Duration, err error) {
 }
 
 // applyTable applies one Change to the table as one nftables batch,
-// counted and timed.
+// counted and timed. A Change that only forgets pins the kernel consumed
+// sends no batch, and is not counted.
 func (d *Engine) applyTable(c rules.Change) error {
+	if !c.Sends() {
+		return d.table.Apply(c)
+	}
 	start := time.Now()
 	err := d.table.Apply(c)
 	d.met.batch(time.Since(start), err)

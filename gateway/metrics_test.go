@@ -241,7 +241,7 @@ func TestMetricsSession(t *testing.T) {
 		`ftpalg_pinholes_closed_total{reason="used"}`: 1,
 		`ftpalg_pinholes_active`:                      0,
 		`ftpalg_refusals_total{reason="bounce"}`:      1,
-		`ftpalg_nft_batches_total`:                    2,
+		`ftpalg_nft_batches_total`:                    1, // the used pinhole costs no batch
 		`ftpalg_sessions_active`:                      1,
 	})
 
@@ -289,9 +289,9 @@ func TestMetricsSession(t *testing.T) {
 		`ftpalg_sessions_started_total`:                     2,
 		`ftpalg_sessions_ended_total{reason="session-end"}`: 1,
 		`ftpalg_sessions_active`:                            1,
-		`ftpalg_nft_batches_total`:                          4, // two pinholes, the failed one, the rebuild
+		`ftpalg_nft_batches_total`:                          3, // the first pinhole, the failed one, the rebuild
 		`ftpalg_nft_errors_total`:                           1,
-		`ftpalg_nft_batch_seconds_count`:                    4,
+		`ftpalg_nft_batch_seconds_count`:                    3,
 		`ftpalg_table_restores_total`:                       1,
 	})
 }

@@ -374,13 +374,16 @@ func (w *worker) markResized(e *conntrack.Effect) {
 func (w *worker) effects(now time.Time) {
 	w.met.effects(w.res.Effects)
 	b := w.trans.Translate(w.res.Effects)
-	if len(b.Add)+len(b.Remove) > 0 {
+	if !b.Empty() {
 		err := w.d.applyTable(b)
 		if err != nil {
 			w.log.Error("nftables batch failed: pinholes not changed", "add", len(b.Add), "remove", len(b.Remove), "err", err)
 		}
 		for _, p := range b.Remove {
 			w.d.pins.remove(p.ID)
+		}
+		for _, id := range b.Forget { // used: the kernel consumed them
+			w.d.pins.remove(id)
 		}
 		if err == nil {
 			for _, p := range b.Add {

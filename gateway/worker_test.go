@@ -38,6 +38,11 @@ type recorder struct {
 }
 
 func (r *recorder) Apply(ch rules.Change) error {
+	for _, id := range ch.Forget {
+		// Consumed in the kernel: gone whether or not a batch fails.
+		r.calls = append(r.calls, fmt.Sprintf("forget %d", id))
+		delete(r.pins, id)
+	}
 	for _, p := range ch.Remove {
 		r.calls = append(r.calls, fmt.Sprintf("remove %d", p.ID))
 	}
@@ -242,7 +247,8 @@ func TestDecisionOrder(t *testing.T) {
 	}
 
 	// The data connection's conntrack NEW event carries the mark: the
-	// pinhole is used and its mapping goes. The worker is busy (a packet
+	// pinhole is used, and its mapping with it, both consumed in the
+	// kernel: forgotten, nothing removed. The worker is busy (a packet
 	// of its queue holds it), so the message waits in its inbox.
 	used := ctnetlink.Event{Type: ctnetlink.EventNew, Info: ctnetlink.Info{Proto: 6, Mark: 0x2000,
 		Orig:  conntrack.Tuple{Src: netip.MustParseAddrPort("198.51.100.10:50000"), Dst: pub},
@@ -258,8 +264,8 @@ func TestDecisionOrder(t *testing.T) {
 		t.Fatalf("a busy worker's message was carried out at once: calls %q", got)
 	}
 	w.control(msgs[0], time.Now())
-	if got := rec.take(); got != "remove 1" {
-		t.Fatalf("used: calls %q", got)
+	if got := rec.take(); got != "forget 1" {
+		t.Fatalf("used: calls %q, want only the pin forgotten", got)
 	}
 	if w.d.pins.len() != 0 || len(rec.pins) != 0 {
 		t.Fatalf("pinhole left behind: index %d, kernel %v", w.d.pins.len(), rec.pins)

@@ -3,7 +3,7 @@
 // inspector announced, and the NAT mappings they need.
 //
 // Memory is an in-memory model of that table with the kernel's semantics
-// (one-shot pinholes, element timeouts). "ftpalg replay" and the tests use
+// (one-shot pinholes and NAT mappings, element timeouts). "ftpalg replay" and the tests use
 // it to predict which data connections the kernel would admit; it never
 // replaces the real table in the daemon.
 //
@@ -19,8 +19,8 @@
 //	set ctlports   inet_service, constant: the control ports
 //	set pin4/pin6  ipv4_addr . ipv4_addr . inet_service (ipv6 for pin6),
 //	               flags dynamic,timeout: src . dst . dst port of a pinhole
-//	map dnat4/6    src . public dst . port : private dst . port
-//	map snat4/6    src . private dst . port : new source address
+//	map dnat4/6    src . public dst . port : private dst . port, one-shot
+//	map snat4/6    src . private dst . port : new source address, one-shot
 //	set range4/6   src . dst . port range, flags interval,timeout: the
 //	               passive range of a TLS session (tls: passthrough-range)
 //	map rdnat4/6   src . public dst . port range : private dst address
@@ -56,13 +56,35 @@
 // and the NAT chains:
 //
 //	nat-pre      nat prerouting, priority -110 (before the usual -100):
-//	             dnat to the dnat4/dnat6 entry of src . dst . dport, or
-//	             to the rdnat4/rdnat6 address (port unchanged)
+//	             dnat to the dnat4/dnat6 entry of src . dst . dport,
+//	             deleting the entry (one-shot, like a pinhole), or to the
+//	             rdnat4/rdnat6 address (port unchanged; not consumed: a
+//	             passive range serves many connections)
 //	nat-post     nat postrouting, priority 90 (before the usual 100): snat
 //	             to the snat4/snat6 entry of src . dst . dport, dst being
-//	             the address after DNAT
+//	             the address after DNAT, deleting the entry
 //	nat-output   nat output, priority -110, only with the output hook:
-//	             dnat for connections the firewall itself opens
+//	             dnat for connections the firewall itself opens, as
+//	             nat-pre
+//
+// A NAT chain sees only the first packet of a connection; conntrack keeps
+// its translation for the rest, retransmitted SYNs included. So the data
+// connection that uses a pinhole takes its pin element and its dnat and
+// snat elements with it, and a second SYN to the same public address and
+// port is neither translated nor admitted. (A data connection that
+// reaches the server without the mapping, straight to its private
+// address, uses the pinhole but leaves the dnat element to its timeout.)
+// The rule looks the map data up
+// into registers clear of the key, deletes the element with a dynset
+// (which, for a map, needs a data register even to delete: it names the
+// key's own daddr . dport, of the data's type), then translates from the
+// looked-up data. The kernel gives a set that a dynset uses a size of
+// 65535 elements when it has none (pin4/6 and the four maps). nft 1.0.6
+// prints these rules as "delete @dnat4 { ... : ip daddr . tcp dport }
+// dnat ip to ... map @dnat4" (the delete first, though it runs after the
+// lookup), so "nft -f" of a listing would not do the same, and "nft -j"
+// warns "stmt ops map have no json callback" for each of them and leaves
+// the delete out of its JSON.
 //
 // The names are fixed: tests, README and the e2e harness use them. They
 // avoid "dnat" and "snat", which the nft parser takes as keywords. With
@@ -74,7 +96,12 @@
 // range; or a reset flow. Table.Apply sends a
 // Change (pins to add and to remove) as one netlink batch. It keeps
 // track of which pin holds which element, so removing one of two pins
-// with the same key leaves the element to the other. Element removal uses
+// with the same key leaves the element to the other. Change.Forget names
+// pins whose elements the kernel consumed: a pinhole its data connection
+// used (Translator turns a close with reason "used" into Forget, every
+// other close into Remove). Apply drops their bookkeeping and sends
+// nothing for them, so a used pinhole costs no netlink round trip; Memory
+// models the same (Translate consumes a mapping, Admit a pinhole). Element removal uses
 // NFT_MSG_DESTROYSETELEM (no error for an element the kernel already
 // consumed or expired), which needs Linux 6.3 or later. Present is the
 // watchdog's cheap check that nobody flushed the ruleset; Rebuild puts

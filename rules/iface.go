@@ -26,7 +26,8 @@ var _ Interface = (*Table)(nil)
 // Live lists the pins Apply added (or Open and Rebuild installed) that
 // were neither removed nor, by the table's clock, expired, by ID, each
 // with the time left until the kernel removes its elements. A pinhole the
-// kernel consumed stays listed until it is removed or expires.
+// kernel consumed stays listed until it is forgotten (Change.Forget),
+// removed or expires.
 func (t *Table) Live() []Pin {
 	now := time.Now()
 	out := make([]Pin, 0, len(t.live))

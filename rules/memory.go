@@ -21,15 +21,24 @@ type Entry struct {
 	Flow    conntrack.Flow
 	Opened  time.Time
 	Expires time.Time
+
+	// pinUsed: a connection was admitted by the pinhole (its pin4/pin6
+	// element is gone); mapUsed: a connection was translated by the
+	// mapping (its dnat element is gone). The entry goes when nothing of
+	// it is left.
+	pinUsed, mapUsed bool
 }
 
 // Memory is an in-memory table with the semantics of ftpalg's nftables
 // table: a pinhole admits the first matching TCP connection and is
-// consumed by it; a passive range admits every connection from its client
-// to its server's ports until it is removed; a reset flow's packets are
-// rejected; every element disappears by itself at its timeout. It takes
-// the same Changes as Table (Interface), with the time set by At. It is
-// not safe for concurrent use.
+// consumed by it; its NAT mapping translates the first new connection to
+// the public address and port and is consumed by it (Translate), and
+// goes with the pinhole when the data connection is admitted; a passive
+// range admits every connection from its client to its server's ports
+// until it is removed, and its published address translates all of them;
+// a reset flow's packets are rejected; every element disappears by itself
+// at its timeout. It takes the same Changes as Table (Interface), with
+// the time set by At. It is not safe for concurrent use.
 type Memory struct {
 	now     time.Time
 	entries map[uint64]*Entry
@@ -46,10 +55,15 @@ func (m *Memory) At(now time.Time) *Memory {
 	return m
 }
 
-// Apply removes, then adds, as Table does in one batch. Adding an ID
-// again replaces what that ID had; removing one that is gone is not an
-// error (the kernel may have consumed or expired it).
+// Apply forgets, removes, then adds, as Table does in one batch. Adding
+// an ID again replaces what that ID had; removing one that is gone is not
+// an error (the kernel may have consumed or expired it). Forget says the
+// kernel consumed an ID's elements: whatever the table still holds for it
+// goes (nothing, when its connection went through Translate and Admit).
 func (m *Memory) Apply(ch Change) error {
+	for _, id := range ch.Forget {
+		delete(m.entries, id)
+	}
 	for _, p := range ch.Remove {
 		delete(m.entries, p.ID)
 	}
@@ -114,18 +128,24 @@ func (m *Memory) Expire(now time.Time) []Entry {
 // Admit looks up a new TCP connection from src to dst as it appears where
 // the filter sees it (after DNAT): a pinhole matches first and is
 // consumed (the lowest ID wins), then a passive range, which stays. The
-// element that admitted it is returned.
+// element that admitted it is returned. The admitted connection also
+// takes the pinhole's SNAT element (postrouting, after the filter); its
+// DNAT element stays only if the connection did not come through it
+// (Translate), as in the kernel, until it expires or is forgotten.
 func (m *Memory) Admit(src netip.Addr, dst netip.AddrPort, now time.Time) (Entry, bool) {
 	var best *Entry
 	for _, en := range m.entries {
-		if en.Kind == KindPinhole && en.Pinhole.Src == src && en.Pinhole.Dst == dst && now.Before(en.Expires) {
+		if en.Kind == KindPinhole && !en.pinUsed && en.Pinhole.Src == src && en.Pinhole.Dst == dst && now.Before(en.Expires) {
 			if best == nil || en.ID < best.ID {
 				best = en
 			}
 		}
 	}
 	if best != nil {
-		delete(m.entries, best.ID)
+		best.pinUsed = true
+		if !best.HasMap || best.mapUsed || best.Mapping.Dst == best.Mapping.ToDst {
+			delete(m.entries, best.ID)
+		}
 		return *best, true
 	}
 	for _, en := range m.entries {
@@ -142,16 +162,31 @@ func inRange(r conntrack.PortRange, src, dst netip.Addr, port uint16) bool {
 
 // Translate returns where a new connection from src to dst (before DNAT)
 // goes according to the mappings and the ranges' published addresses: the
-// destination after DNAT. Without a mapping it is dst itself.
+// destination after DNAT. Without a mapping it is dst itself. Call it
+// once per new connection, for its first packet, as the kernel's NAT
+// chain sees it: a pinhole's mapping is consumed by the first connection
+// it translates (the lowest ID wins), admitted or not; a range's
+// published address stays.
 func (m *Memory) Translate(src netip.Addr, dst netip.AddrPort, now time.Time) netip.AddrPort {
+	var best *Entry
 	for _, en := range m.entries {
-		if !now.Before(en.Expires) {
-			continue
+		if en.Kind == KindPinhole && en.HasMap && !en.mapUsed && en.Mapping.Dst != en.Mapping.ToDst &&
+			en.Mapping.Src == src && en.Mapping.Dst == dst && now.Before(en.Expires) {
+			if best == nil || en.ID < best.ID {
+				best = en
+			}
 		}
-		switch {
-		case en.Kind == KindPinhole && en.HasMap && en.Mapping.Src == src && en.Mapping.Dst == dst:
-			return en.Mapping.ToDst
-		case en.Kind == KindRange && en.Range.Public.IsValid() && inRange(conntrack.PortRange{Src: en.Range.Src, Dst: en.Range.Public, Lo: en.Range.Lo, Hi: en.Range.Hi}, src, dst.Addr(), dst.Port()):
+	}
+	if best != nil {
+		best.mapUsed = true
+		if best.pinUsed {
+			delete(m.entries, best.ID)
+		}
+		return best.Mapping.ToDst
+	}
+	for _, en := range m.entries {
+		if en.Kind == KindRange && en.Range.Public.IsValid() && now.Before(en.Expires) &&
+			inRange(conntrack.PortRange{Src: en.Range.Src, Dst: en.Range.Public, Lo: en.Range.Lo, Hi: en.Range.Hi}, src, dst.Addr(), dst.Port()) {
 			return netip.AddrPortFrom(en.Range.Dst, dst.Port())
 		}
 	}

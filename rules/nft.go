@@ -40,7 +40,10 @@ type Table struct {
 	pruned time.Time            // last time live was pruned
 	okGen  uint32               // ruleset generation at which Present last found everything
 	okSet  bool                 // okGen is valid
-	closed bool
+	// elemSets are the set descriptors of element batches (Apply), made
+	// once: never used to create the sets, so they carry no transaction ID.
+	elemSets map[string]*nftables.Set
+	closed   bool
 }
 
 // livePin is what Apply installed for one pin ID.
@@ -178,8 +181,23 @@ var errClosed = errors.New("closed")
 // its timeout starts afresh, and a pin whose element was replaced by a
 // different value no longer holds it. Adding an ID again replaces what
 // that ID had.
+//
+// Forget drops the bookkeeping of pins whose elements the kernel
+// consumed (a used pinhole and its mappings), before the rest and
+// whether or not the batch goes through: it records what already
+// happened in the kernel, and sends nothing. A Change with only Forget
+// costs no netlink round trip.
 func (t *Table) Apply(ch Change) error {
-	if len(ch.Add) == 0 && len(ch.Remove) == 0 {
+	if ch.Empty() {
+		return nil
+	}
+	if !ch.Sends() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.closed {
+			return fmt.Errorf("rules: apply to %s: %w", t.where, errClosed)
+		}
+		t.forget(ch.Forget)
 		return nil
 	}
 	addEls := make([][]elem, len(ch.Add))
@@ -212,6 +230,7 @@ func (t *Table) Apply(ch Change) error {
 	}
 	now := time.Now()
 	t.prune(now)
+	t.forget(ch.Forget)
 
 	// Bookkeeping first, journaled, so that a failed batch can be undone.
 	j := &journal{}
@@ -240,7 +259,12 @@ func (t *Table) Apply(ch Change) error {
 		}
 	}
 
-	st := sets(&nftables.Table{Family: nftables.TableFamilyINet, Name: t.spec.Table})
+	if t.elemSets == nil {
+		// Element batches name the sets only (no transaction ID: the
+		// sets exist), so one set of descriptors serves every batch.
+		t.elemSets = sets(&nftables.Table{Family: nftables.TableFamilyINet, Name: t.spec.Table})
+	}
+	st := t.elemSets
 	err := queueDestroy(t.conn, st, destroy.list)
 	if err == nil {
 		err = queueAdd(t.conn, st, add.list)
@@ -385,6 +409,15 @@ func (t *Table) release(j *journal, id uint64) []elem {
 		}
 	}
 	return free
+}
+
+// forget drops the pins ids, whose elements the kernel consumed: their
+// keys are no longer held by them, and nothing is destroyed. t.mu must
+// be held.
+func (t *Table) forget(ids []uint64) {
+	for _, id := range ids {
+		t.release(nil, id)
+	}
 }
 
 // prune forgets pins whose elements the kernel has removed by now; at

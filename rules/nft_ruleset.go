@@ -43,7 +43,9 @@ const (
 	reg32_1 = 9  // NFT_REG32_01
 	reg32_2 = 10 // NFT_REG32_02
 	reg32_3 = 11 // NFT_REG32_03
+	reg32_5 = 13 // NFT_REG32_05, the second 4-byte slot of NFT_REG_2
 	reg32_9 = 17 // NFT_REG32_09, right after NFT_REG_3 (16-19 as 32-bit slots: 16 only here)
+	reg32_d = 21 // NFT_REG32_13
 )
 
 // payloadBaseInner is NFT_PAYLOAD_INNER_HEADER (the transport payload),
@@ -68,26 +70,37 @@ type family struct {
 	daddrOff uint32
 	keyRegs  [3]uint32 // registers of saddr, daddr, dport in a concatenated key
 	flowRegs [4]uint32 // registers of saddr, daddr, sport, dport in a flow key
-	portReg  uint32    // register of the port when "addr . port" map data is looked up into reg1
-	addrType nftables.SetDatatype
-	pin      string
-	dnat     string
-	snat     string
-	rng      string
-	rdnat    string
-	reset    string
+	// dataReg and dataPortReg: where a consuming NAT rule (natRule) looks
+	// up the map data ("addr . port", or the address alone), clear of the
+	// key, which the dynset delete reads after the lookup. IPv4: the key
+	// fills NFT_REG32_00..02 (12 bytes); the data goes to NFT_REG_2
+	// (NFT_REG32_04, the port in NFT_REG32_05), where nft 1.0.6 itself
+	// loads the data of "delete @dnat4 { key : ip daddr . tcp dport }".
+	// IPv6: the key fills NFT_REG32_00..08 (16+16+4 bytes); the data goes
+	// to NFT_REG32_09..12, the port to NFT_REG32_13.
+	dataReg     uint32
+	dataPortReg uint32
+	addrType    nftables.SetDatatype
+	pin         string
+	dnat        string
+	snat        string
+	rng         string
+	rdnat       string
+	reset       string
 }
 
 var families = [2]family{
 	{
 		nfproto: unix.NFPROTO_IPV4, addrLen: 4, saddrOff: 12, daddrOff: 16,
-		keyRegs: [3]uint32{reg1, reg32_1, reg32_2}, flowRegs: [4]uint32{reg1, reg32_1, reg32_2, reg32_3}, portReg: reg32_1,
+		keyRegs: [3]uint32{reg1, reg32_1, reg32_2}, flowRegs: [4]uint32{reg1, reg32_1, reg32_2, reg32_3},
+		dataReg: reg2, dataPortReg: reg32_5,
 		addrType: nftables.TypeIPAddr, pin: setPin4, dnat: mapDNAT4, snat: mapSNAT4,
 		rng: setRange4, rdnat: mapRDNAT4, reset: setReset4,
 	},
 	{
 		nfproto: unix.NFPROTO_IPV6, addrLen: 16, saddrOff: 8, daddrOff: 24,
-		keyRegs: [3]uint32{reg1, reg2, reg3}, flowRegs: [4]uint32{reg1, reg2, reg3, reg32_9}, portReg: reg2,
+		keyRegs: [3]uint32{reg1, reg2, reg3}, flowRegs: [4]uint32{reg1, reg2, reg3, reg32_9},
+		dataReg: reg32_9, dataPortReg: reg32_d,
 		addrType: nftables.TypeIP6Addr, pin: setPin6, dnat: mapDNAT6, snat: mapSNAT6,
 		rng: setRange6, rdnat: mapRDNAT6, reset: setReset6,
 	},
@@ -447,18 +460,39 @@ func resetRule(f family, reset *nftables.Set) []expr.Any {
 	)
 }
 
-// natRule is "meta nfproto F meta l4proto tcp dnat|snat F to saddr .
-// daddr . tcp dport map @m". The lookup writes the map data to reg1:
-// for DNAT "addr . port" (port in portReg), for SNAT the address alone.
+// natRule is the consuming form of "meta nfproto F meta l4proto tcp
+// dnat|snat F to saddr . daddr . tcp dport map @m": the lookup writes the
+// map data to f.dataReg (for DNAT "addr . port", the port in
+// f.dataPortReg; for SNAT the address alone), clear of the key
+// registers; a dynset deletes the element; the nat expression then takes
+// the address and port from the data registers. The first connection
+// through a mapping uses it up, as the pinhole rule does with its
+// element, so nothing has to remove it once used. NAT chains see only
+// the first packet of a connection: its retransmitted SYN follows the
+// translation conntrack keeps.
+//
+// The dynset of a map needs a data register even to delete (without one
+// the kernel answers EINVAL), but a delete does not read it (in
+// TestNATMapsConsumed the register holds the public address, not the
+// element's value, and the element goes all the same). It names the
+// key's own "daddr . dport" (DNAT) or "daddr" (SNAT), which have the
+// map data's types: with the lookup's result there instead, nft 1.0.6
+// aborts when it lists the rule ("netlink_parse_concat_expr: Assertion
+// `consumed > 0' failed"). nft then prints the rule as "delete @m { K :
+// daddr . tcp dport } dnat to K map @m", which does not mean the same
+// when read back (the delete would run before the lookup): like the
+// divert rules, it is not for "nft -f". TestNATConsumeEncodingMatchesNft
+// compares the encoding expression by expression with nft's.
 func natRule(f family, typ expr.NATType, m *nftables.Set) []expr.Any {
 	r := append(nfproto(f), tcp()...)
 	r = append(r, loadKey(f)...)
-	nat := &expr.NAT{Type: typ, Family: uint32(f.nfproto), RegAddrMin: reg1}
+	nat := &expr.NAT{Type: typ, Family: uint32(f.nfproto), RegAddrMin: f.dataReg}
 	if typ == expr.NATTypeDestNAT {
-		nat.RegProtoMin = f.portReg
+		nat.RegProtoMin = f.dataPortReg
 	}
 	return append(r,
-		&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: m.Name, SetID: m.ID},
+		&expr.Lookup{SourceRegister: reg1, DestRegister: f.dataReg, IsDestRegSet: true, SetName: m.Name, SetID: m.ID},
+		&expr.Dynset{SrcRegKey: reg1, SrcRegData: f.keyRegs[1], SetName: m.Name, SetID: m.ID, Operation: dynsetOpDelete},
 		nat,
 	)
 }

@@ -208,7 +208,20 @@ func (p Pin) described() bool {
 // netlink batch: all of it happens, or none of it.
 type Change struct {
 	Add, Remove []Pin
+	// Forget lists pins whose elements the kernel consumed itself: a
+	// pinhole used by its data connection took its pin4/pin6 element and
+	// its dnat and snat elements with it (pinholeRule, natRule). Their
+	// bookkeeping goes; nothing is sent for them. A Change with only
+	// Forget costs no netlink batch (Sends).
+	Forget []uint64
 }
+
+// Sends reports whether Table.Apply sends a netlink batch for c: false
+// for a Change that only forgets.
+func (c Change) Sends() bool { return len(c.Add)+len(c.Remove) > 0 }
+
+// Empty reports whether c changes nothing, bookkeeping included.
+func (c Change) Empty() bool { return !c.Sends() && len(c.Forget) == 0 }
 
 // MinTimeout is the shortest element timeout Apply accepts.
 const MinTimeout = time.Second

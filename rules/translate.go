@@ -23,11 +23,15 @@ type Translator struct {
 
 // Translate returns the Change for effs. It is valid until the next call.
 // What the same Result opens and closes (an announcement superseded at
-// once) is never installed.
+// once) is never installed. A pinhole closed because its data connection
+// used it (conntrack.ReasonUsed) goes to Forget: the kernel consumed its
+// elements, pin and mappings alike. Every other close (expired,
+// transfer-done, superseded, withdrawn, session end, refusal) is a
+// Remove, since its elements may still be there.
 func (tr *Translator) Translate(effs []conntrack.Effect) Change {
 	if len(effs) == 0 && len(tr.all) == 0 {
 		// Most packets change nothing: nothing to clear either.
-		tr.change = Change{Add: tr.change.Add[:0], Remove: tr.change.Remove[:0]}
+		tr.change = Change{Add: tr.change.Add[:0], Remove: tr.change.Remove[:0], Forget: tr.change.Forget[:0]}
 		return tr.change
 	}
 	if tr.opening == nil {
@@ -35,7 +39,7 @@ func (tr *Translator) Translate(effs []conntrack.Effect) Change {
 	}
 	clear(tr.opening)
 	tr.all = tr.all[:0]
-	rm := tr.change.Remove[:0]
+	rm, forget := tr.change.Remove[:0], tr.change.Forget[:0]
 	for i := range effs {
 		e := &effs[i]
 		switch e.Kind {
@@ -49,6 +53,12 @@ func (tr *Translator) Translate(effs []conntrack.Effect) Change {
 		case conntrack.EffClosePinhole:
 			if j, ok := tr.opening[e.ID]; ok {
 				tr.all[j].ID = 0
+				continue
+			}
+			if e.Reason == conntrack.ReasonUsed {
+				// Its data connection consumed the pin element and, in
+				// the NAT chains, the mapping's: nothing to remove.
+				forget = append(forget, e.ID)
 				continue
 			}
 			rm = append(rm, Pin{ID: e.ID, Pinhole: e.Pinhole, Mapping: e.Mapping, HasMap: e.HasMap})
@@ -74,7 +84,7 @@ func (tr *Translator) Translate(effs []conntrack.Effect) Change {
 			add = append(add, p)
 		}
 	}
-	tr.change = Change{Add: add, Remove: rm}
+	tr.change = Change{Add: add, Remove: rm, Forget: forget}
 	return tr.change
 }
 
