@@ -69,6 +69,9 @@ type Engine struct {
 
 	workers []*worker
 	ctStats ctnetlink.ListenStats
+	// events is the conntrack event subscription, set before running;
+	// Reload replaces its filter (ctfilter.go).
+	events *ctnetlink.Events
 
 	// cur is the configuration in force: cfg, then what Reload applied.
 	cur      atomic.Pointer[config.Config]
@@ -287,7 +290,7 @@ func (d *Engine) Run(ctx context.Context) error {
 	// d.workers is fixed from here on: the listener reads it.
 	// Subscribe before anything is diverted, so that no control
 	// connection's NEW event is missed.
-	sub, err := ctnetlink.Subscribe(0)
+	sub, err := d.subscribe(cfg.ControlPorts) // ctfilter.go
 	if err != nil {
 		return err
 	}
@@ -456,8 +459,10 @@ func (d *Engine) resetEarlier(now time.Time) []rules.Pin {
 }
 
 // ctEvent handles one conntrack event on the listener goroutine: it must
-// not block.
-func (d *Engine) ctEvent(e ctnetlink.Event) {
+// not block. It reports whether the event concerned ftpalg: the socket
+// filter (ctfilter.go) lets through only such events, but for what it
+// cannot rule out.
+func (d *Engine) ctEvent(e ctnetlink.Event) bool {
 	info := e.Info
 	if d.isControl(info.Reply.Src.Port()) {
 		switch e.Type {
@@ -479,10 +484,10 @@ func (d *Engine) ctEvent(e ctnetlink.Event) {
 				w.send(ctlMsg{kind: ctlEndFlow, flow: flow, closed: info.Closed()})
 			}
 		}
-		return
+		return true
 	}
 	if mark := d.cfg.Pinhole.Mark; e.Type != ctnetlink.EventNew || info.Mark&mark != mark {
-		return
+		return false
 	}
 	// A data connection admitted by a pinhole: the filter saw it from the
 	// original source to the reply source (after DNAT).
@@ -490,6 +495,7 @@ func (d *Engine) ctEvent(e ctnetlink.Event) {
 	if w, id, ok := d.pins.owner(key); ok {
 		w.send(ctlMsg{kind: ctlUsed, id: id})
 	}
+	return true
 }
 
 func (d *Engine) isControl(port uint16) bool {
@@ -532,7 +538,7 @@ func (d *Engine) logStats() {
 			"resized", ts.Resized, "marked_resized", w.markedResized.Load(), "mark_errors", w.markErrors.Load())
 	}
 	earlierLive, earlierTotal := d.earlier.counts()
-	d.log.Info("conntrack stats", "events", d.ctStats.Events.Load(), "overruns", d.ctStats.Overruns.Load(),
+	d.log.Info("conntrack stats", "events", d.ctStats.Events.Load(), "ignored", d.ctStats.Ignored.Load(), "overruns", d.ctStats.Overruns.Load(),
 		"errors", d.ctStats.Errors.Load(), "cached", d.cache.Len(), "pinholes", d.pins.len(),
 		"earlier_resized_reset", earlierTotal, "earlier_resized_live", earlierLive)
 }
