@@ -2,6 +2,7 @@ package ctnetlink
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ftpalg/ftpalg/conntrack"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -148,9 +150,14 @@ type Event struct {
 	Info Info
 }
 
-// ListenStats counts what Listen saw.
+// ListenStats counts what Run saw.
 type ListenStats struct {
-	Events   atomic.Uint64
+	// Events counts the messages the socket delivered, after its
+	// filter: each one woke the listener.
+	Events atomic.Uint64
+	// Ignored counts those of them that were of no use: not a TCP
+	// event, undecodable, or refused by the handler.
+	Ignored  atomic.Uint64
 	Overruns atomic.Uint64 // ENOBUFS: events were lost
 	Errors   atomic.Uint64
 }
@@ -162,11 +169,20 @@ type Events struct {
 
 // Subscribe joins the conntrack NEW and DESTROY groups in netns (0: the
 // current namespace). Events that happen after it returns are delivered
-// by Run.
-func Subscribe(netns int) (*Events, error) {
+// by Run. With f, only the events f asks for reach the socket (see
+// Filter; the filter is attached before the groups are joined); with nil,
+// every event does.
+func Subscribe(netns int, f *Filter) (*Events, error) {
 	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netns})
 	if err != nil {
 		return nil, fmt.Errorf("ctnetlink: listen: %w", err)
+	}
+	e := &Events{c: c}
+	if f != nil {
+		if err := e.SetFilter(f); err != nil {
+			c.Close()
+			return nil, err
+		}
 	}
 	// NFNLGRP_CONNTRACK_NEW = 1, NFNLGRP_CONNTRACK_DESTROY = 3.
 	for _, g := range []uint32{1, 3} {
@@ -177,14 +193,40 @@ func Subscribe(netns int) (*Events, error) {
 	}
 	_ = c.SetReadBuffer(8 << 20)
 	_ = c.SetOption(netlink.NoENOBUFS, false)
-	return &Events{c: c}, nil
+	return e, nil
+}
+
+// SetFilter replaces the socket filter of the subscription with f's
+// program for this host's byte order; nil removes it (every event is
+// delivered). It may be called while Run runs: messages already queued
+// on the socket stay, later ones meet the new filter.
+func (e *Events) SetFilter(f *Filter) error {
+	if f == nil {
+		if err := e.c.RemoveBPF(); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("ctnetlink: remove event filter: %w", err)
+		}
+		return nil
+	}
+	prog, err := f.Program(binary.NativeEndian)
+	if err != nil {
+		return err
+	}
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		return fmt.Errorf("ctnetlink: event filter: %w", err)
+	}
+	if err := e.c.SetBPF(raw); err != nil {
+		return fmt.Errorf("ctnetlink: attach event filter (%d instructions): %w", len(raw), err)
+	}
+	return nil
 }
 
 // Run calls handle for each TCP event, on Run's goroutine, until ctx ends;
-// then it closes the subscription. handle must be quick. Overruns
-// (ENOBUFS) lose events: they are counted, reported to onError and
-// listening goes on.
-func (e *Events) Run(ctx context.Context, stats *ListenStats, handle func(Event), onError func(error)) {
+// then it closes the subscription. handle must be quick; it reports
+// whether the event was of use (stats.Ignored counts the others).
+// Overruns (ENOBUFS) lose events: they are counted, reported to onError
+// and listening goes on.
+func (e *Events) Run(ctx context.Context, stats *ListenStats, handle func(Event) bool, onError func(error)) {
 	c := e.c
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
@@ -206,12 +248,11 @@ func (e *Events) Run(ctx context.Context, stats *ListenStats, handle func(Event)
 			continue
 		}
 		for _, m := range msgs {
-			typ, info, err := DecodeEvent(m)
-			if err != nil || info.Proto != protoTCP {
-				continue
-			}
 			stats.Events.Add(1)
-			handle(Event{Type: typ, Info: info})
+			typ, info, err := DecodeEvent(m)
+			if err != nil || info.Proto != protoTCP || !handle(Event{Type: typ, Info: info}) {
+				stats.Ignored.Add(1)
+			}
 		}
 	}
 }

@@ -33,17 +33,18 @@ func TestKernel(t *testing.T) {
 	defer cancel()
 	var stats ListenStats
 	listenDone := make(chan struct{})
-	sub, err := Subscribe(ns.FD())
+	sub, err := Subscribe(ns.FD(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() {
 		defer close(listenDone)
-		sub.Run(ctx, &stats, func(e Event) {
+		sub.Run(ctx, &stats, func(e Event) bool {
 			select {
 			case events <- e:
 			default:
 			}
+			return true
 		}, nil)
 	}()
 

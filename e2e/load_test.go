@@ -236,7 +236,7 @@ func benchGateway(b *testing.B, kind adminKind, queues int, nop bool, bin string
 		// The whole machine's busy CPU per transfer (client, gateway
 		// kernel path, queue program, server): the one CPU figure that
 		// covers the kernel helper's softirq work too.
-		b.ReportMetric(float64((time.Duration(busy) * tick).Microseconds())/(float64(w.sessions*w.transfers)*n), "host-cpu-us/transfer")
+		b.ReportMetric(float64((time.Duration(busy)*tick).Microseconds())/(float64(w.sessions*w.transfers)*n), "host-cpu-us/transfer")
 	}
 	b.ReportMetric(ms(time.Duration(cpuC1-cpuC0)*tick)/n, "client-cpu-ms/op")
 	b.ReportMetric(ms(time.Duration(cpuS1-cpuS0)*tick)/n, "vsftpd-cpu-ms/op")

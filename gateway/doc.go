@@ -15,6 +15,11 @@
 //     never waits on another queue's work.
 //   - The pinhole index knows which worker owns each element (to route
 //     conntrack events) and what a rebuild must put back.
+//   - The conntrack event socket carries a filter (ctfilter.go,
+//     ctnetlink.Filter) built from the control ports and the pinhole
+//     mark, so that only control connections' events and marked data
+//     connections' NEW events wake the listener; a reload that changes
+//     the control ports replaces it.
 //   - Metrics (metrics.go, config metrics.listen): each worker counts in
 //     plain counters of its own and publishes them every tick; one
 //     prometheus.Collector reads them on scrape, and the /metrics HTTP

@@ -69,6 +69,9 @@ type Engine struct {
 
 	workers []*worker
 	ctStats ctnetlink.ListenStats
+	// events is the conntrack event subscription, set before running;
+	// Reload replaces its filter (ctfilter.go).
+	events *ctnetlink.Events
 
 	// cur is the configuration in force: cfg, then what Reload applied.
 	cur      atomic.Pointer[config.Config]
@@ -258,6 +261,7 @@ func New(cfg config.Config, log *slog.Logger) *Engine {
 // deleted. It returns the first error that stopped it, nil after ctx.
 func (d *Engine) Run(ctx context.Context) error {
 	cfg := d.cfg
+	procs := applyProcs(int(cfg.Queue.Count))
 	metrics, err := d.listenMetrics()
 	if err != nil {
 		return err
@@ -286,7 +290,7 @@ func (d *Engine) Run(ctx context.Context) error {
 	// d.workers is fixed from here on: the listener reads it.
 	// Subscribe before anything is diverted, so that no control
 	// connection's NEW event is missed.
-	sub, err := ctnetlink.Subscribe(0)
+	sub, err := d.subscribe(cfg.ControlPorts) // ctfilter.go
 	if err != nil {
 		return err
 	}
@@ -359,7 +363,7 @@ func (d *Engine) Run(ctx context.Context) error {
 	d.log.Info("ready", "table", "inet "+cfg.Table, "status_socket", cfg.Status.Socket, "divert", table.Divert().String(), "hooks", cfg.Hooks,
 		"queues", queueRange(cfg.Queue.Num, cfg.Queue.Count), "fail_open", cfg.Queue.FailOpen,
 		"control_ports", cfg.ControlPorts, "tls", tlsSummary(cfg), "violation", cfg.Policy.Violation.String(), "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark),
-		"resized_mark", fmt.Sprintf("%#x", cfg.Divert.ResizedMark), "earlier_resized_reset", len(earlier), "conntrack_on_queue", conntrackOnQueue)
+		"resized_mark", fmt.Sprintf("%#x", cfg.Divert.ResizedMark), "earlier_resized_reset", len(earlier), "conntrack_on_queue", conntrackOnQueue, "gomaxprocs", procs)
 
 	watch := time.NewTicker(watchdogEvery)
 	defer watch.Stop()
@@ -455,8 +459,10 @@ func (d *Engine) resetEarlier(now time.Time) []rules.Pin {
 }
 
 // ctEvent handles one conntrack event on the listener goroutine: it must
-// not block.
-func (d *Engine) ctEvent(e ctnetlink.Event) {
+// not block. It reports whether the event concerned ftpalg: the socket
+// filter (ctfilter.go) lets through only such events, but for what it
+// cannot rule out.
+func (d *Engine) ctEvent(e ctnetlink.Event) bool {
 	info := e.Info
 	if d.isControl(info.Reply.Src.Port()) {
 		switch e.Type {
@@ -478,10 +484,10 @@ func (d *Engine) ctEvent(e ctnetlink.Event) {
 				w.send(ctlMsg{kind: ctlEndFlow, flow: flow, closed: info.Closed()})
 			}
 		}
-		return
+		return true
 	}
 	if mark := d.cfg.Pinhole.Mark; e.Type != ctnetlink.EventNew || info.Mark&mark != mark {
-		return
+		return false
 	}
 	// A data connection admitted by a pinhole: the filter saw it from the
 	// original source to the reply source (after DNAT).
@@ -489,6 +495,7 @@ func (d *Engine) ctEvent(e ctnetlink.Event) {
 	if w, id, ok := d.pins.owner(key); ok {
 		w.send(ctlMsg{kind: ctlUsed, id: id})
 	}
+	return true
 }
 
 func (d *Engine) isControl(port uint16) bool {
@@ -531,7 +538,7 @@ func (d *Engine) logStats() {
 			"resized", ts.Resized, "marked_resized", w.markedResized.Load(), "mark_errors", w.markErrors.Load())
 	}
 	earlierLive, earlierTotal := d.earlier.counts()
-	d.log.Info("conntrack stats", "events", d.ctStats.Events.Load(), "overruns", d.ctStats.Overruns.Load(),
+	d.log.Info("conntrack stats", "events", d.ctStats.Events.Load(), "ignored", d.ctStats.Ignored.Load(), "overruns", d.ctStats.Overruns.Load(),
 		"errors", d.ctStats.Errors.Load(), "cached", d.cache.Len(), "pinholes", d.pins.len(),
 		"earlier_resized_reset", earlierTotal, "earlier_resized_live", earlierLive)
 }

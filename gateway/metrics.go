@@ -247,7 +247,8 @@ var (
 	descSessResized     = newDesc("sessions_resized_total", "Sessions whose stream length a rewrite changed (sequence numbers adjusted until they end).")
 	descMarkErrors      = newDesc("resized_mark_errors_total", "Resized sessions whose conntrack mark and be_liberal could not be set.")
 	descHeld            = newDesc("held_segments", "Segments held back now (incomplete announcement lines, out-of-order data).")
-	descCtEvents        = newDesc("conntrack_events_total", "Conntrack events received.")
+	descCtEvents        = newDesc("conntrack_events_total", "Conntrack events received (what the event socket's filter let through).")
+	descCtIgnored       = newDesc("conntrack_events_ignored_total", "Conntrack events received that concerned neither a control connection nor a pinhole's data connection.")
 	descCtOverruns      = newDesc("conntrack_overruns_total", "Receive buffer overruns of the conntrack event socket (events lost).")
 	descNftBatches      = newDesc("nft_batches_total", "nftables batches sent (pinholes, NAT maps, resets, table rebuilds).")
 	descNftErrors       = newDesc("nft_errors_total", "nftables batches that failed.")
@@ -259,7 +260,7 @@ var allDescs = []*prometheus.Desc{
 	descPackets, descQueueOverruns, descQueueLost, descDecision, descAnnounce,
 	descRewrites, descRefusals, descResets, descPinOpened, descPinClosed, descPinActive,
 	descRangeOpened, descRangeClosed, descRangeActive, descSessStarted, descSessEnded,
-	descSessActive, descSessResized, descMarkErrors, descHeld, descCtEvents, descCtOverruns,
+	descSessActive, descSessResized, descMarkErrors, descHeld, descCtEvents, descCtIgnored, descCtOverruns,
 	descNftBatches, descNftErrors, descNftBatchSeconds, descTableRestores,
 }
 
@@ -334,6 +335,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descMarkErrors, markErrors)
 	gauge(descHeld, sum.verdicts[conntrack.Hold]-sum.released)
 	counter(descCtEvents, d.ctStats.Events.Load())
+	counter(descCtIgnored, d.ctStats.Ignored.Load())
 	counter(descCtOverruns, d.ctStats.Overruns.Load())
 	counter(descNftBatches, d.met.nftBatches.Load())
 	counter(descNftErrors, d.met.nftErrors.Load())

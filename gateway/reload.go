@@ -119,6 +119,7 @@ func (d *Engine) Reload(cfg config.Config) error {
 		if err := setter.SetControlPorts(next.ControlPorts); err != nil {
 			return &ReloadError{Key: "control_ports", Err: err}
 		}
+		d.refilter(next.ControlPorts)
 	}
 	tls := make(map[uint16]conntrack.TLSRule, len(next.ControlPorts))
 	for _, p := range next.ControlPorts {
