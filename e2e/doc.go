@@ -102,6 +102,15 @@
 // connections a second through the gateway (e2e/testdata/bgtraffic),
 // with the event filter and without it (BENCHMARKS.md).
 //
+// Footprint (footprint_test.go, issue 13): BenchmarkFootprint reads
+// ftpalg's VmRSS and VmHWM at idle and with 1,000 and 10,000 live control
+// sessions (connections through the gateway to e2e/testdata/greeter,
+// which sends "220 ready" and holds them; `ftpalg status -json` must then
+// list every session the config allows), with the defaults and with the
+// OpenWrt package's config (BENCHMARKS.md, "Footprint").
+// TestMemoryLimitReload: memory_limit is applied on SIGHUP, an invalid
+// one is refused with its key, off removes it.
+//
 // Every transfer is checked byte for byte (SHA-256). Addresses are taken
 // only from documentation and private ranges and are used only inside the
 // lab's namespaces.
