@@ -46,6 +46,9 @@ type worker struct {
 
 	met   workerMetrics // Prometheus counters (metrics.go); met.pub is guarded by mu
 	clock time.Time     // a recent time.Now(), renewed every tick (packet)
+	// verdictAt is when (as time.Since(clock)) finish gave the packet its
+	// verdict: packet times the decision up to there.
+	verdictAt time.Duration
 
 	mu      sync.Mutex // guards trStats, live and livePins (copies for other goroutines)
 	trStats conntrack.Stats
@@ -245,7 +248,7 @@ func (w *worker) control(m ctlMsg, now time.Time) {
 func (w *worker) packet(p nfq.Packet) {
 	start := time.Since(w.clock)
 	w.packetAt(p, w.clock.Add(start))
-	took := time.Since(w.clock) - start
+	took := w.verdictAt - start // to the verdict: the logging after it is not the packet's wait
 	w.met.cur.decision.observe(took)
 	if len(w.res.Effects) > 0 && opensData(w.res.Effects) {
 		w.met.cur.announce.observe(took)
@@ -305,21 +308,28 @@ func (n workerNAT) Lookup(flow conntrack.Flow) (conntrack.Tuples, bool) {
 
 // finish carries out a Result: effects first (one nftables batch, then
 // the conntrack mark of a session that was resized), then the verdicts.
+//
+// The log lines come last, after the verdicts: writing them is not the
+// packets' business, and an announcement waits for its batch only.
 func (w *worker) finish(now time.Time, id uint32, hasPacket bool) {
 	res := &w.res
 	if len(res.Effects) > 0 {
 		w.effects(now)
 	}
-	if len(res.Events) > 0 {
-		w.events()
-	}
 	if hasPacket {
 		w.verdict(id, res.Verdict, res.Packet)
+		w.verdictAt = time.Since(w.clock)
 	}
 	for _, r := range res.Released {
 		w.verdict(uint32(r.Token), r.Verdict, r.Packet)
 	}
 	w.met.cur.released += uint64(len(res.Released))
+	for i := range res.Effects {
+		w.logEffect(&res.Effects[i])
+	}
+	if len(res.Events) > 0 {
+		w.events()
+	}
 }
 
 func (w *worker) verdict(id uint32, v conntrack.Verdict, b []byte) {
@@ -370,7 +380,8 @@ func (w *worker) markResized(e *conntrack.Effect) {
 }
 
 // effects turns the Result's effects into one nftables batch, applies it,
-// updates the pinhole index and logs.
+// updates the pinhole index and marks resized sessions (finish logs the
+// effects after the verdicts).
 func (w *worker) effects(now time.Time) {
 	w.met.effects(w.res.Effects)
 	b := w.trans.Translate(w.res.Effects)
@@ -390,9 +401,6 @@ func (w *worker) effects(now time.Time) {
 				w.d.pins.add(w, p, now)
 			}
 		}
-	}
-	for i := range w.res.Effects {
-		w.logEffect(&w.res.Effects[i])
 	}
 	for i := range w.res.Effects {
 		if e := &w.res.Effects[i]; e.Kind == conntrack.EffResized {

@@ -22,14 +22,14 @@ type netns struct {
 	fd   int
 }
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	// Skips, or fails under FTPALG_E2E=require (the default of scripts/test).
 	netnstest.Require(t, "nft")
 }
 
 // newNetns creates a namespace with lo up.
-func newNetns(t *testing.T) *netns {
+func newNetns(t testing.TB) *netns {
 	t.Helper()
 	needRoot(t)
 	ns := netnstest.New(t, "ftr")
@@ -99,7 +99,7 @@ func (n *netns) dial(t *testing.T, addr string, timeout time.Duration) (net.Conn
 }
 
 // openIn opens a Table in the namespace.
-func openIn(t *testing.T, n *netns, spec Spec) *Table {
+func openIn(t testing.TB, n *netns, spec Spec) *Table {
 	t.Helper()
 	tb, err := open(spec, nftables.WithNetNSFd(n.fd))
 	if err != nil {

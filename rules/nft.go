@@ -43,6 +43,7 @@ type Table struct {
 	// elemSets are the set descriptors of element batches (Apply), made
 	// once: never used to create the sets, so they carry no transaction ID.
 	elemSets map[string]*nftables.Set
+	stale    int // batches sent again because the kernel had an element Apply did not know of
 	closed   bool
 }
 
@@ -232,9 +233,26 @@ func (t *Table) Apply(ch Change) error {
 	t.prune(now)
 	t.forget(ch.Forget)
 
+	// An added element whose key no live pin holds has no element in the
+	// kernel as far as Apply knows (never added, removed, consumed and
+	// forgotten, or expired), so it is added without a destroy first:
+	// half the messages of an announcement's batch. Should the kernel
+	// still have one after all (a mapping a connection left unconsumed by
+	// going to the private address directly, then forgotten), the add
+	// fails (EBUSY: other data; the same data is no error) and the batch
+	// is sent again with every destroy.
+	known := map[string]bool{}
+	for _, els := range addEls {
+		for _, e := range els {
+			if t.keys[e.ref()] != nil {
+				known[e.ref()] = true
+			}
+		}
+	}
+
 	// Bookkeeping first, journaled, so that a failed batch can be undone.
 	j := &journal{}
-	var destroy, add orderedElems
+	var destroy, add, destroyAll orderedElems
 	for i, p := range ch.Remove {
 		if _, ok := t.live[p.ID]; ok {
 			for _, e := range t.release(j, p.ID) {
@@ -254,31 +272,56 @@ func (t *Table) Apply(ch Change) error {
 		}
 		t.acquire(j, p.ID, livePin{pin: p, elems: addEls[i], deadline: now.Add(kernelTimeout(p.Timeout))})
 		for _, e := range addEls[i] {
-			destroy.put(e)
+			if known[e.ref()] {
+				destroy.put(e)
+			}
 			add.put(e)
 		}
 	}
 
-	if t.elemSets == nil {
-		// Element batches name the sets only (no transaction ID: the
-		// sets exist), so one set of descriptors serves every batch.
-		t.elemSets = sets(&nftables.Table{Family: nftables.TableFamilyINet, Name: t.spec.Table})
-	}
-	st := t.elemSets
-	err := queueDestroy(t.conn, st, destroy.list)
-	if err == nil {
-		err = queueAdd(t.conn, st, add.list)
-	}
-	if err == nil {
-		err = t.conn.Flush()
-	} else {
-		discard(t.conn)
+	err := t.send(destroy.list, add.list)
+	if err != nil && (errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST)) && len(add.list) > 0 {
+		for _, e := range destroy.list {
+			destroyAll.put(e)
+		}
+		for _, e := range add.list {
+			destroyAll.put(e)
+		}
+		t.stale++
+		err = t.send(destroyAll.list, add.list)
 	}
 	if err != nil {
 		t.undo(j)
 		return fmt.Errorf("rules: apply to %s: %w", t.where, err)
 	}
 	return nil
+}
+
+// send is one batch: destroy, then add. t.mu must be held.
+func (t *Table) send(destroy, add []elem) error {
+	if t.elemSets == nil {
+		// Element batches name the sets only (no transaction ID: the
+		// sets exist), so one set of descriptors serves every batch.
+		t.elemSets = sets(&nftables.Table{Family: nftables.TableFamilyINet, Name: t.spec.Table})
+	}
+	st := t.elemSets
+	err := queueDestroy(t.conn, st, destroy)
+	if err == nil {
+		err = queueAdd(t.conn, st, add)
+	}
+	if err != nil {
+		discard(t.conn)
+		return err
+	}
+	return t.conn.Flush()
+}
+
+// StaleReplaced is how many batches found an element Apply did not know
+// of in the kernel and were sent again with destroys.
+func (t *Table) StaleReplaced() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.stale
 }
 
 // orderedElems collects elements by key, keeping the first position and
