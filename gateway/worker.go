@@ -49,6 +49,7 @@ type worker struct {
 	// verdictAt is when (as time.Since(clock)) finish gave the packet its
 	// verdict: packet times the decision up to there.
 	verdictAt time.Duration
+	attrs     []slog.Attr // scratch for the "pinhole open" line
 
 	mu      sync.Mutex // guards trStats, live and livePins (copies for other goroutines)
 	trStats conntrack.Stats
@@ -420,17 +421,24 @@ func (w *worker) logEffect(e *conntrack.Effect) {
 		w.d.resized.remove(e.Flow)
 		delete(w.tried, e.Flow)
 	case conntrack.EffOpenPinhole:
-		args := []any{"session", e.Session, "id", e.ID, "src", e.Pinhole.Src, "dst", e.Pinhole.Dst, "timeout", e.Timeout.String()}
+		// The one line of every transfer at info: typed attributes
+		// (addresses as strings) spare the handler reflection.
+		if !w.log.Enabled(context.Background(), slog.LevelInfo) {
+			return
+		}
+		attrs := append(w.attrs[:0], slog.Uint64("session", e.Session), slog.Uint64("id", e.ID),
+			slog.String("src", e.Pinhole.Src.String()), slog.String("dst", e.Pinhole.Dst.String()), slog.String("timeout", e.Timeout.String()))
 		if p, ok := w.trans.Opened(e.ID); ok && p.HasMap {
 			m := p.Mapping
 			if m.Dst != m.ToDst {
-				args = append(args, "dnat", m.Dst.String()+" -> "+m.ToDst.String())
+				attrs = append(attrs, slog.String("dnat", m.Dst.String()+" -> "+m.ToDst.String()))
 			}
 			if m.ToSrc.IsValid() {
-				args = append(args, "snat", addrString(m.Src)+" -> "+addrString(m.ToSrc))
+				attrs = append(attrs, slog.String("snat", addrString(m.Src)+" -> "+addrString(m.ToSrc)))
 			}
 		}
-		w.log.Info("pinhole open", args...)
+		w.log.LogAttrs(context.Background(), slog.LevelInfo, "pinhole open", attrs...)
+		w.attrs = attrs[:0]
 	case conntrack.EffClosePinhole:
 		lvl := slog.LevelInfo
 		if e.Reason == conntrack.ReasonUsed || e.Reason == conntrack.ReasonTransferDone {
