@@ -262,7 +262,6 @@ func New(cfg config.Config, log *slog.Logger) *Engine {
 func (d *Engine) Run(ctx context.Context) error {
 	cfg := d.cfg
 	procs := applyProcs(int(cfg.Queue.Count))
-	gogc := applyGC()
 	metrics, err := d.listenMetrics()
 	if err != nil {
 		return err
@@ -364,7 +363,7 @@ func (d *Engine) Run(ctx context.Context) error {
 	d.log.Info("ready", "table", "inet "+cfg.Table, "status_socket", cfg.Status.Socket, "divert", table.Divert().String(), "hooks", cfg.Hooks,
 		"queues", queueRange(cfg.Queue.Num, cfg.Queue.Count), "fail_open", cfg.Queue.FailOpen,
 		"control_ports", cfg.ControlPorts, "tls", tlsSummary(cfg), "violation", cfg.Policy.Violation.String(), "mark", fmt.Sprintf("%#x", cfg.Pinhole.Mark),
-		"resized_mark", fmt.Sprintf("%#x", cfg.Divert.ResizedMark), "earlier_resized_reset", len(earlier), "conntrack_on_queue", conntrackOnQueue, "gomaxprocs", procs, "gogc", gogc)
+		"resized_mark", fmt.Sprintf("%#x", cfg.Divert.ResizedMark), "earlier_resized_reset", len(earlier), "conntrack_on_queue", conntrackOnQueue, "gomaxprocs", procs)
 
 	watch := time.NewTicker(watchdogEvery)
 	defer watch.Stop()

@@ -3,7 +3,6 @@ package gateway
 import (
 	"os"
 	"runtime"
-	"runtime/debug"
 )
 
 // procsFor is the GOMAXPROCS ftpalg runs with: one P per queue, no more
@@ -30,37 +29,4 @@ func applyProcs(queues int) int {
 		runtime.GOMAXPROCS(n)
 	}
 	return runtime.GOMAXPROCS(0)
-}
-
-// defaultGOGC is the garbage collector's target ftpalg runs with unless
-// the GOGC environment variable sets one. The queue library allocates a
-// page per received packet, so with Go's default of 100 a busy gateway
-// collects several times a second, and a collection that coincides with
-// an announcement delays it. At 400 the collector runs a quarter as
-// often; the heap may grow to five times what is live (a few MiB at
-// idle). In the single-session load run (BENCHMARKS.md) the p99 of
-// ftpalg_announce_seconds was in the 300-400 µs bucket in 4 of 5 runs at
-// 100, and at most 300 µs in 3 of 3 at 400, for about 13 MiB more peak
-// RSS. memory_limit (GOMEMLIMIT) still caps the heap: near the limit the
-// collector runs as often as it must.
-const defaultGOGC = 400
-
-// gcPercentFor is the GC percent to set: defaultGOGC, or 0 ("leave it")
-// when the GOGC environment variable (env) is set.
-func gcPercentFor(env string) int {
-	if env != "" {
-		return 0
-	}
-	return defaultGOGC
-}
-
-// applyGC sets the GC percent and returns the value in force.
-func applyGC() int {
-	if n := gcPercentFor(os.Getenv("GOGC")); n > 0 {
-		debug.SetGCPercent(n)
-		return n
-	}
-	old := debug.SetGCPercent(100)
-	debug.SetGCPercent(old)
-	return old
 }

@@ -2,17 +2,6 @@ package gateway
 
 import "testing"
 
-func TestGCPercentFor(t *testing.T) {
-	if got := gcPercentFor(""); got != defaultGOGC {
-		t.Errorf("gcPercentFor(\"\") = %d, want %d", got, defaultGOGC)
-	}
-	for _, env := range []string{"100", "off", "50"} {
-		if got := gcPercentFor(env); got != 0 {
-			t.Errorf("gcPercentFor(%q) = %d, want 0 (GOGC in the environment wins)", env, got)
-		}
-	}
-}
-
 func TestProcsFor(t *testing.T) {
 	for _, tc := range []struct {
 		queues, current int
