@@ -70,6 +70,21 @@ func ftpalgLines(body string) string {
 	return strings.Join(out, "\n")
 }
 
+// metricsLab is the DNAT lab with vsftpd behind the gateway and ftpalg
+// serving metrics at metricsAddr in the gateway namespace.
+func metricsLab(t *testing.T) (*gwLab, *Daemon) {
+	t.Helper()
+	g := labDNAT(t, adminFtpalg)
+	startVsftpd(t, g.Server, serverPriv, serverOpts{})
+	cfg := gatewayConfig()
+	cfg.MetricsListen = metricsAddr
+	d := startDaemon(t, g.GW, cfg)
+	if _, ok := d.WaitFor(0, msg("metrics", "listen", metricsAddr)); !ok {
+		t.Fatalf("ftpalg did not log where the metrics are served")
+	}
+	return g, d
+}
+
 // TestMetrics runs a passive download through the DNAT gateway with
 // metrics on and scrapes /metrics from inside the gateway namespace
 // before, during and after it: the session, the rewrite of the 227, the
@@ -77,14 +92,7 @@ func ftpalgLines(body string) string {
 // their decision times, and no session left after QUIT. The endpoint is
 // reachable only in the gateway namespace, and a clean stop ends it.
 func TestMetrics(t *testing.T) {
-	g := labDNAT(t, adminFtpalg)
-	startVsftpd(t, g.Server, serverPriv, serverOpts{})
-	cfg := gatewayConfig()
-	cfg.MetricsListen = metricsAddr
-	d := startDaemon(t, g.GW, cfg)
-	if _, ok := d.WaitFor(0, msg("metrics", "listen", metricsAddr)); !ok {
-		t.Errorf("ftpalg did not log where the metrics are served")
-	}
+	g, d := metricsLab(t)
 
 	var lastBody string
 	scrape := func() map[string]float64 {
@@ -259,14 +267,7 @@ func TestBatchesPerTransfer(t *testing.T) {
 
 func batchesPerTransfer(t *testing.T, mode Mode) {
 	const batchXfers = 20
-	g := labDNAT(t, adminFtpalg)
-	startVsftpd(t, g.Server, serverPriv, serverOpts{})
-	cfg := gatewayConfig()
-	cfg.MetricsListen = metricsAddr
-	d := startDaemon(t, g.GW, cfg)
-	if _, ok := d.WaitFor(0, msg("metrics", "listen", metricsAddr)); !ok {
-		t.Fatalf("ftpalg did not log where the metrics are served")
-	}
+	g, d := metricsLab(t)
 	var body string
 	// settled scrapes until the workers have published what the test
 	// waits for (they publish every 50 ms).
