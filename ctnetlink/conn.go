@@ -259,14 +259,21 @@ func (e *Events) Run(ctx context.Context, stats *ListenStats, handle func(Event)
 
 // Cache holds the tuples of the control connections ftpalg follows, keyed
 // by the inspector's Flow. It implements conntrack.NATLookup and never
-// blocks for long. mu guards m.
+// blocks for long. It holds at most limit entries: a full cache takes no
+// new flow (the caller then asks the kernel when it needs the tuples), so
+// control connections beyond what ftpalg tracks, or entries whose DESTROY
+// event was lost, cannot grow it without bound. mu guards m and full.
 type Cache struct {
-	mu sync.RWMutex
-	m  map[conntrack.Flow]Info
+	mu    sync.RWMutex
+	m     map[conntrack.Flow]Info
+	limit int
+	full  uint64 // entries refused because the cache was full
 }
 
-// NewCache returns an empty cache.
-func NewCache() *Cache { return &Cache{m: make(map[conntrack.Flow]Info)} }
+// NewCache returns an empty cache of at most limit entries (at least 1).
+func NewCache(limit int) *Cache {
+	return &Cache{m: make(map[conntrack.Flow]Info), limit: max(limit, 1)}
+}
 
 var _ conntrack.NATLookup = (*Cache)(nil)
 
@@ -291,11 +298,25 @@ func (c *Cache) Get(f conntrack.Flow) (Info, bool) {
 	return info, ok
 }
 
-// Put records an entry under its Flow.
-func (c *Cache) Put(info Info) {
+// Put records an entry under its Flow (replacing the flow's entry, if
+// any), and reports false if the cache is full and the flow new to it.
+func (c *Cache) Put(info Info) bool {
+	f := info.Flow()
 	c.mu.Lock()
-	c.m[info.Flow()] = info
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[f]; !ok && len(c.m) >= c.limit {
+		c.full++
+		return false
+	}
+	c.m[f] = info
+	return true
+}
+
+// Refused is how many new entries Put refused because the cache was full.
+func (c *Cache) Refused() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.full
 }
 
 // Delete forgets f.

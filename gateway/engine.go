@@ -240,13 +240,20 @@ func (x *pinIndex) len() int {
 	return len(x.byID)
 }
 
+// cacheLimit bounds the conntrack tuple cache: twice max_sessions per
+// queue (each queue's Tracker holds up to max_sessions), room for the
+// control connections the Trackers do not (yet) hold.
+func cacheLimit(cfg config.Config) int {
+	return 2 * cfg.Policy.MaxSessions * max(int(cfg.Queue.Count), 1)
+}
+
 // New returns an engine for cfg that logs to log. It opens nothing: Run
 // does.
 func New(cfg config.Config, log *slog.Logger) *Engine {
 	d := &Engine{
 		cfg:    cfg,
 		log:    log,
-		cache:  ctnetlink.NewCache(),
+		cache:  ctnetlink.NewCache(cacheLimit(cfg)),
 		ports:  conntrack.NewPortRegistry(),
 		budget: conntrack.NewBudget(),
 		pins:   pinIndex{byID: make(map[uint64]pinRec), byKey: make(map[conntrack.Pinhole]uint64)},
@@ -539,7 +546,7 @@ func (d *Engine) logStats() {
 	}
 	earlierLive, earlierTotal := d.earlier.counts()
 	d.log.Info("conntrack stats", "events", d.ctStats.Events.Load(), "ignored", d.ctStats.Ignored.Load(), "overruns", d.ctStats.Overruns.Load(),
-		"errors", d.ctStats.Errors.Load(), "cached", d.cache.Len(), "pinholes", d.pins.len(),
+		"errors", d.ctStats.Errors.Load(), "cached", d.cache.Len(), "cache_full", d.cache.Refused(), "pinholes", d.pins.len(),
 		"earlier_resized_reset", earlierTotal, "earlier_resized_live", earlierLive)
 }
 

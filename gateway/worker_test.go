@@ -143,7 +143,7 @@ func newTestWorker(t testing.TB, logs io.Writer) (*worker, *recorder) {
 		log:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		table:  rec,
 		ct:     rec,
-		cache:  ctnetlink.NewCache(),
+		cache:  ctnetlink.NewCache(1 << 16),
 		ports:  conntrack.NewPortRegistry(),
 		budget: conntrack.NewBudget(),
 		pins:   pinIndex{byID: map[uint64]pinRec{}, byKey: map[conntrack.Pinhole]uint64{}},
