@@ -107,7 +107,8 @@ func (r *byReason) total() uint64 {
 	return n
 }
 
-// workerCounts is what one worker counts. Only the worker's goroutine
+// workerCounts is what one worker counts. Only the holder of the worker's
+// busy mutex (its queue's reader or its own goroutine)
 // writes it.
 type workerCounts struct {
 	// verdicts counts each verdict sent, by conntrack.Verdict: a packet

@@ -152,7 +152,7 @@ type workerStatus struct {
 const statusWait = 2 * time.Second
 
 // Status asks every worker for a snapshot, through its control inbox (the
-// Tracker is read only on its worker's goroutine), and sums them up.
+// Tracker is read only under its worker's busy mutex), and sums them up.
 func (d *Engine) Status() StatusReply {
 	now := time.Now()
 	r := StatusReply{Time: now, Table: "inet " + d.cfg.Table, Sessions: []SessionStatus{}, Queues: []QueueStatus{}}

@@ -67,7 +67,7 @@ const (
 	ctlUsed    ctlKind = iota + 1 // pinhole id was consumed
 	ctlEndFlow                    // the kernel destroyed flow's conntrack entry
 	ctlForget                     // remove the reset pin id of an earlier run's resized connection (flow), gone from conntrack
-	ctlRun                        // call run on the worker's goroutine (status snapshots, reload)
+	ctlRun                        // call run with the worker's busy mutex held (status snapshots, reload)
 )
 
 type ctlMsg struct {
