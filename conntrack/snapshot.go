@@ -5,6 +5,7 @@ package conntrack
 // use) and holds copies only: nothing in it aliases the Tracker.
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -72,15 +73,7 @@ func (t *Tracker) Snapshot(now time.Time, dst []SessionInfo) []SessionInfo {
 	for _, s := range t.sessions {
 		dst = append(dst, s.info(now, t.holding))
 	}
-	slices.SortFunc(dst, func(a, b SessionInfo) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(dst, func(a, b SessionInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return dst
 }
 

@@ -26,23 +26,10 @@ func (t *Table) SetControlPorts(ports []uint16) error {
 		return err
 	}
 	now := time.Now()
-	pins := make([]Pin, 0, len(t.live))
-	for _, lp := range t.live {
-		if left := lp.deadline.Sub(now); left > 0 {
-			p := lp.pin
-			p.Timeout = max(left, time.Second)
-			pins = append(pins, p)
-		}
+	pins := t.livePins(now)
+	for i := range pins {
+		pins[i].Timeout = max(pins[i].Timeout, time.Second)
 	}
-	slices.SortFunc(pins, func(a, b Pin) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
 	all, perPin, err := rebuildElems(pins)
 	if err != nil {
 		return fmt.Errorf("rules: set control ports of %s: %w", t.where, err)

@@ -1,8 +1,9 @@
 package rules
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -29,7 +30,13 @@ var _ Interface = (*Table)(nil)
 // kernel consumed stays listed until it is forgotten (Change.Forget),
 // removed or expires.
 func (t *Table) Live() []Pin {
-	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.livePins(time.Now())
+}
+
+// livePins is Live as of now. t.mu must be held.
+func (t *Table) livePins(now time.Time) []Pin {
 	out := make([]Pin, 0, len(t.live))
 	for _, lp := range t.live {
 		if now.Before(lp.deadline) {
@@ -38,7 +45,7 @@ func (t *Table) Live() []Pin {
 			out = append(out, p)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	slices.SortFunc(out, func(a, b Pin) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
