@@ -241,15 +241,7 @@ func (t *Table) Apply(ch Change) error {
 	// going to the private address directly, then forgotten), the add
 	// fails (EBUSY: other data; the same data is no error) and the batch
 	// is sent again with every destroy.
-	known := map[string]bool{}
-	for _, els := range addEls {
-		for _, e := range els {
-			if t.keys[e.ref()] != nil {
-				known[e.ref()] = true
-			}
-		}
-	}
-
+	//
 	// Bookkeeping first, journaled, so that a failed batch can be undone.
 	j := &journal{}
 	var destroy, add, destroyAll orderedElems
@@ -267,14 +259,16 @@ func (t *Table) Apply(ch Change) error {
 		}
 	}
 	for i, p := range ch.Add {
+		for _, e := range addEls[i] {
+			if t.keys[e.ref()] != nil { // held (by this ID too): the kernel has an element
+				destroy.put(e)
+			}
+		}
 		for _, e := range t.release(j, p.ID) {
 			destroy.put(e)
 		}
 		t.acquire(j, p.ID, livePin{pin: p, elems: addEls[i], deadline: now.Add(kernelTimeout(p.Timeout))})
 		for _, e := range addEls[i] {
-			if known[e.ref()] {
-				destroy.put(e)
-			}
 			add.put(e)
 		}
 	}
