@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -111,19 +112,33 @@ func runTestWorker(t *testing.T, w *worker) {
 // pasvSession runs a PASV session through w up to its 227, on the test's
 // goroutine (before runTestWorker).
 func pasvSession(t *testing.T, w *worker) {
+	pasvExchange(t, w, public, "227 Entering Passive Mode (10,0,0,2,195,80).\r\n", true)
+}
+
+// The sequence numbers and lines of pasvExchange.
+const (
+	exC0, exS0         = 1000, 5000
+	exGreeting, exPASV = "220 ready\r\n", "PASV\r\n"
+)
+
+// pasvExchange feeds w a control connection from client to server, which
+// conntrack knows as client to origDst (public: DNAT): handshake (with
+// the client's ACK if ack), greeting, PASV and reply, then extra, as
+// packets 1, 2, ... in that order.
+func pasvExchange(t *testing.T, w *worker, origDst netip.AddrPort, reply string, ack bool, extra ...[]byte) {
 	w.d.cache.Put(ctnetlink.Info{Proto: 6,
-		Orig:  conntrack.Tuple{Src: client, Dst: public},
+		Orig:  conntrack.Tuple{Src: client, Dst: origDst},
 		Reply: conntrack.Tuple{Src: server, Dst: client}})
-	const c0, s0 = 1000, 5000
-	greeting, pasv, reply := "220 ready\r\n", "PASV\r\n", "227 Entering Passive Mode (10,0,0,2,195,80).\r\n"
-	for i, p := range [][]byte{
-		tcp(t, true, c0, 0, true, ""),
-		tcp(t, false, s0, c0+1, true, ""),
-		tcp(t, true, c0+1, s0+1, false, ""),
-		tcp(t, false, s0+1, c0+1, false, greeting),
-		tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv),
-		tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
-	} {
+	const c0, s0 = exC0, exS0
+	pkts := [][]byte{tcp(t, true, c0, 0, true, ""), tcp(t, false, s0, c0+1, true, "")}
+	if ack {
+		pkts = append(pkts, tcp(t, true, c0+1, s0+1, false, ""))
+	}
+	pkts = append(pkts,
+		tcp(t, false, s0+1, c0+1, false, exGreeting),
+		tcp(t, true, c0+1, s0+1+uint32(len(exGreeting)), false, exPASV),
+		tcp(t, false, s0+1+uint32(len(exGreeting)), c0+1+uint32(len(exPASV)), false, reply))
+	for i, p := range append(pkts, extra...) {
 		w.packet(nfq.Packet{ID: uint32(i + 1), Data: p})
 	}
 }

@@ -438,22 +438,8 @@ func TestPinIndexForgetsExpired(t *testing.T) {
 func TestUnresizedSessionIsNotMarked(t *testing.T) {
 	var logs bytes.Buffer
 	w, rec := newTestWorker(t, &logs)
-	w.d.cache.Put(ctnetlink.Info{Proto: 6,
-		Orig:  conntrack.Tuple{Src: client, Dst: server},
-		Reply: conntrack.Tuple{Src: server, Dst: client}})
-	const c0, s0 = 1000, 5000
-	greeting, pasv := "220 ready\r\n", "PASV\r\n"
 	reply := "227 Entering Passive Mode (10,0,0,2,117,48).\r\n"
-	for id, pkt := range [][]byte{
-		tcp(t, true, c0, 0, true, ""),
-		tcp(t, false, s0, c0+1, true, ""),
-		tcp(t, true, c0+1, s0+1, false, ""),
-		tcp(t, false, s0+1, c0+1, false, greeting),
-		tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv),
-		tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
-	} {
-		w.packet(nfq.Packet{ID: uint32(id + 1), Data: pkt})
-	}
+	pasvExchange(t, w, server, reply, true)
 	got := rec.take()
 	if strings.Contains(got, "resized") || strings.Contains(got, "modified") || !strings.Contains(got, "add 1 ") {
 		t.Fatalf("calls %q: want the pinhole, no modified packet and no resized mark", got)
@@ -466,18 +452,7 @@ func TestUnresizedSessionIsNotMarked(t *testing.T) {
 	// shrinks by as much: rewritten, but the same length, so not
 	// resized either.
 	w1, rec1 := newTestWorker(t, &logs)
-	w1.d.cache.Put(ctnetlink.Info{Proto: 6,
-		Orig:  conntrack.Tuple{Src: client, Dst: public},
-		Reply: conntrack.Tuple{Src: server, Dst: client}})
-	for id, pkt := range [][]byte{
-		tcp(t, true, c0, 0, true, ""),
-		tcp(t, false, s0, c0+1, true, ""),
-		tcp(t, false, s0+1, c0+1, false, greeting),
-		tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv),
-		tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
-	} {
-		w1.packet(nfq.Packet{ID: uint32(id + 1), Data: pkt})
-	}
+	pasvExchange(t, w1, public, reply, false)
 	if got := rec1.take(); strings.Contains(got, "resized") || !strings.Contains(got, "modified 5") {
 		t.Fatalf("calls %q: want the 227 rewritten and no resized mark", got)
 	}
@@ -489,19 +464,8 @@ func TestUnresizedSessionIsNotMarked(t *testing.T) {
 	// shrink: the line must grow, the session is resized, once.
 	reply = "227 (10,0,0,2,4,1)\r\n"
 	w2, rec2 := newTestWorker(t, &logs)
-	w2.d.cache.Put(ctnetlink.Info{Proto: 6,
-		Orig:  conntrack.Tuple{Src: client, Dst: public},
-		Reply: conntrack.Tuple{Src: server, Dst: client}})
-	for id, pkt := range [][]byte{
-		tcp(t, true, c0, 0, true, ""),
-		tcp(t, false, s0, c0+1, true, ""),
-		tcp(t, false, s0+1, c0+1, false, greeting),
-		tcp(t, true, c0+1, s0+1+uint32(len(greeting)), false, pasv),
-		tcp(t, false, s0+1+uint32(len(greeting)), c0+1+uint32(len(pasv)), false, reply),
-		tcp(t, true, c0+1+uint32(len(pasv)), s0+1+uint32(len(greeting)), false, pasv),
-	} {
-		w2.packet(nfq.Packet{ID: uint32(id + 1), Data: pkt})
-	}
+	pasvExchange(t, w2, public, reply, false,
+		tcp(t, true, exC0+1+uint32(len(exPASV)), exS0+1+uint32(len(exGreeting)), false, exPASV))
 	if got := rec2.take(); strings.Count(got, "resized ") != 1 || strings.Index(got, "resized ") > strings.Index(got, "modified 5") {
 		t.Fatalf("calls %q: want the session marked resized exactly once", got)
 	}
