@@ -575,18 +575,7 @@ func clientHelloTicket(b []byte) ([]byte, bool) {
 func (h *hostileLab) runFTPS(t *testing.T, c *hostileCase) outcome {
 	t.Helper()
 	atk := c.ftps
-	kernel := h.kind == adminKernelHelper
-	if kernel {
-		h.GW.Run("conntrack", "-F", "expect")
-	}
-	mark := 0
-	if h.d != nil {
-		mark = h.d.Mark()
-	}
-	before := map[string]bool{}
-	for _, e := range h.snapshot() {
-		before[e] = true
-	}
+	kernel, mark, before := h.caseStart()
 	poll := pollSets(h)
 	tp, err := startTap(h.Client, "eth0")
 	if err != nil {

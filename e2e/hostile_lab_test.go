@@ -185,24 +185,32 @@ func (h *hostileLab) snapshot() []string {
 	return out
 }
 
+// caseStart readies the lab for a case: the kernel helper's lab forgets
+// its expectations. It returns whether this is that lab, ftpalg's log
+// mark, and what the sets hold already (left by an earlier case: not this
+// case's).
+func (h *hostileLab) caseStart() (kernel bool, mark int, before map[string]bool) {
+	kernel = h.kind == adminKernelHelper
+	if kernel {
+		h.GW.Run("conntrack", "-F", "expect")
+	}
+	if h.d != nil {
+		mark = h.d.Mark()
+	}
+	before = map[string]bool{}
+	for _, e := range h.snapshot() {
+		before[e] = true
+	}
+	return kernel, mark, before
+}
+
 // run plays one case in the lab and checks it; it returns what happened.
 func (h *hostileLab) run(t *testing.T, c *hostileCase) outcome {
 	t.Helper()
 	if c.ftps != nil {
 		return h.runFTPS(t, c)
 	}
-	kernel := h.kind == adminKernelHelper
-	if kernel {
-		h.GW.Run("conntrack", "-F", "expect")
-	}
-	mark := 0
-	if h.d != nil {
-		mark = h.d.Mark()
-	}
-	before := map[string]bool{}
-	for _, e := range h.snapshot() {
-		before[e] = true // left by an earlier case: not this case's
-	}
+	kernel, mark, before := h.caseStart()
 	poll := pollSets(h)
 	env := &peerEnv{client: h.Client, server: h.Server, readTO: 2 * time.Second}
 	env.afterStep = func() { poll.sample(h) }

@@ -387,6 +387,18 @@ func buildHostileSuite() (*hostileSuite, error) {
 	return s, nil
 }
 
+// runAll runs each case as a subtest of t and records its outcome (failed
+// if the subtest did) in into.
+func (h *hostileLab) runAll(t *testing.T, cases []*hostileCase, into map[string]outcome) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := h.run(t, c)
+			o.failed = t.Failed()
+			into[c.name] = o
+		})
+	}
+}
+
 // TestHostile runs every case through ftpalg and through the kernel
 // helper. The two labs are built once and run side by side.
 func TestHostile(t *testing.T) {
@@ -401,26 +413,14 @@ func TestHostile(t *testing.T) {
 	t.Run("ftpalg", func(t *testing.T) {
 		t.Parallel()
 		h := newHostileLab(t, adminFtpalg, nil)
-		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) {
-				o := h.run(t, c)
-				o.failed = t.Failed()
-				ft[c.name] = o
-			})
-		}
+		h.runAll(t, cases, ft)
 		noDaemonErrors(t, h.d)
 		// The reset policy: the same violations reset the session.
 		t.Run("reset", func(t *testing.T) {
 			cfg := gatewayConfig()
 			cfg.Violation = "reset"
 			hr := newHostileLab(t, adminFtpalg, &cfg)
-			for _, c := range resets {
-				t.Run(c.name, func(t *testing.T) {
-					o := hr.run(t, c)
-					o.failed = t.Failed()
-					ft[c.name] = o
-				})
-			}
+			hr.runAll(t, resets, ft)
 			noDaemonErrors(t, hr.d)
 		})
 		// F1 with tls: allow on the control port (the main lab's port
@@ -429,13 +429,7 @@ func TestHostile(t *testing.T) {
 			cfg := gatewayConfig()
 			cfg.ControlPorts = "[{port: 21, tls: allow}]"
 			ha := newHostileLab(t, adminFtpalg, &cfg)
-			for _, c := range allow {
-				t.Run(c.name, func(t *testing.T) {
-					o := ha.run(t, c)
-					o.failed = t.Failed()
-					ft[c.name] = o
-				})
-			}
+			ha.runAll(t, allow, ft)
 			noDaemonErrors(t, ha.d)
 		})
 		t.Run("exhaustion", func(t *testing.T) {
@@ -453,13 +447,7 @@ func TestHostile(t *testing.T) {
 	t.Run("kernel", func(t *testing.T) {
 		t.Parallel()
 		h := newHostileLab(t, adminKernelHelper, nil)
-		for _, c := range cases {
-			t.Run(c.name, func(t *testing.T) {
-				o := h.run(t, c)
-				o.failed = t.Failed()
-				kh[c.name] = o
-			})
-		}
+		h.runAll(t, cases, kh)
 		t.Run("exhaustion", func(t *testing.T) {
 			g, _ := exhaustLab(t, adminKernelHelper)
 			for _, x := range exhaustion {
