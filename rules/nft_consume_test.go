@@ -5,6 +5,7 @@ package rules
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -17,27 +18,20 @@ import (
 // each peer's address as the server sees it, then echoes lines until the
 // peer closes.
 func (l *lab) serveEcho(t *testing.T, addr string) {
-	ln := l.srv.listen(t, addr)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				fmt.Fprintf(c, "%s\n", c.RemoteAddr())
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					fmt.Fprint(c, "echo "+line)
+	l.serveWith(t, addr, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			fmt.Fprintf(c, "%s\n", c.RemoteAddr())
+			r := bufio.NewReader(c)
+			for {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
 				}
-			}()
-		}
-	}()
+				fmt.Fprint(c, "echo "+line)
+			}
+		}()
+	})
 }
 
 // conntrackList is "conntrack -L" for TCP connections to dport in the

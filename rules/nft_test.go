@@ -583,6 +583,15 @@ func (l *lab) adminTable(t *testing.T) {
 // serve accepts connections on addr in the server namespace and writes
 // each peer's address, as the server sees it, to it.
 func (l *lab) serve(t *testing.T, addr string) {
+	l.serveWith(t, addr, func(c net.Conn) {
+		fmt.Fprintf(c, "%s\n", c.RemoteAddr())
+		c.Close()
+	})
+}
+
+// serveWith accepts connections on addr in the server namespace and hands
+// each to handle, one after another.
+func (l *lab) serveWith(t *testing.T, addr string, handle func(net.Conn)) {
 	ln := l.srv.listen(t, addr)
 	go func() {
 		for {
@@ -590,8 +599,7 @@ func (l *lab) serve(t *testing.T, addr string) {
 			if err != nil {
 				return
 			}
-			fmt.Fprintf(c, "%s\n", c.RemoteAddr())
-			c.Close()
+			handle(c)
 		}
 	}()
 }
