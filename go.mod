@@ -5,7 +5,7 @@ go 1.26
 require (
 	github.com/florianl/go-nfqueue/v2 v2.1.0
 	github.com/google/nftables v0.3.1-0.20251119083706-1db35da82052 // replaced below
-	github.com/gopacket/gopacket v1.7.7
+	github.com/gopacket/gopacket v1.7.7 // tests only: the reference reader replay's pcap reader is checked against
 	github.com/jlaffaye/ftp v0.2.0
 	github.com/mdlayher/netlink v1.9.0
 	github.com/prometheus/client_golang v1.23.2
