@@ -8,8 +8,9 @@ require (
 	github.com/gopacket/gopacket v1.7.7 // tests only: the reference reader replay's pcap reader is checked against
 	github.com/jlaffaye/ftp v0.2.0
 	github.com/mdlayher/netlink v1.9.0
-	github.com/prometheus/client_golang v1.23.2
-	github.com/prometheus/client_model v0.6.2
+	github.com/prometheus/client_golang v1.23.2 // tests only: promlint checks the exposition internal/promtext writes
+	github.com/prometheus/client_model v0.6.2 // tests only
+	github.com/prometheus/common v0.66.1 // tests only: Prometheus' own parser reads the exposition back
 	go.yaml.in/yaml/v3 v3.0.4
 	golang.org/x/net v0.55.0
 	golang.org/x/sync v0.19.0
@@ -17,17 +18,12 @@ require (
 )
 
 require (
-	github.com/beorn7/perks v1.0.1 // indirect
-	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/hashicorp/errwrap v1.0.0 // indirect
 	github.com/hashicorp/go-multierror v1.1.1 // indirect
 	github.com/kr/text v0.2.0 // indirect
-	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/mdlayher/socket v0.5.1 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
-	github.com/prometheus/common v0.66.1 // indirect
-	github.com/prometheus/procfs v0.16.1 // indirect
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	google.golang.org/protobuf v1.36.8 // indirect
 )

@@ -21,9 +21,10 @@
 //     connections' NEW events wake the listener; a reload that changes
 //     the control ports replaces it.
 //   - Metrics (metrics.go, config metrics.listen): each worker counts in
-//     plain counters of its own and publishes them every tick; one
-//     prometheus.Collector reads them on scrape, and the /metrics HTTP
-//     server is one more task of Run.
+//     plain counters of its own and publishes them every tick; a scrape
+//     writes them, with the process's and the Go runtime's metrics
+//     (runtimemetrics.go), as exposition text (internal/promtext), and
+//     the /metrics HTTP server is one more task of Run.
 //
 // The kernel is reached through three seams (the table, conntrack and the
 // verdicts), each with a recording fake in the tests (worker_test.go).

@@ -3,14 +3,15 @@ package gateway
 // Prometheus metrics (config metrics.listen). The packet path only bumps
 // plain counters of its own worker (workerCounts.cur): no atomics, no
 // maps, no labels, no allocation. Each tick (50 ms) the worker copies them
-// to workerCounts.pub under worker.mu, where the collector reads them on a
-// scrape, so a scrape sees the workers as of their last tick. Counters of
-// rare events shared by several goroutines (nftables batches, table
-// restores) are atomics of the engine. Everything is turned into const
-// metrics on scrape by one prometheus.Collector; nothing is registered
-// per packet, session or address.
+// to workerCounts.pub under worker.mu, where a scrape reads them, so it
+// sees the workers as of their last tick. Counters of rare events shared
+// by several goroutines (nftables batches, table restores) are atomics of
+// the engine. A scrape writes the exposition text itself
+// (internal/promtext, writeMetrics): nothing is registered per packet,
+// session or address, and the daemon links no Prometheus client.
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -19,15 +20,15 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/ftpalg/ftpalg/conntrack"
 	"github.com/ftpalg/ftpalg/rules"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/ftpalg/ftpalg/internal/promtext"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -222,161 +223,148 @@ func (d *Engine) rebuildTable(pins []rules.Pin) error {
 	return err
 }
 
-func newDesc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc("ftpalg_"+name, help, labels, nil)
+// fam is one of ftpalg's metric families.
+func fam(name string, typ promtext.Type, help string) *promtext.Family {
+	return &promtext.Family{Name: "ftpalg_" + name, Help: help, Type: typ}
 }
 
-// The metrics, all prefixed ftpalg_. No label carries an address.
+// ftpalg's metric families, in the order of the exposition. Their label
+// names are at the Sample calls in writeMetrics.
 var (
-	descPackets         = newDesc("packets_total", "Queued control packets by the verdict they got (held packets count once, when released).", "queue", "verdict")
-	descQueueOverruns   = newDesc("queue_overruns_total", "Receive buffer overruns (ENOBUFS) of the queue's netlink socket.", "queue")
-	descQueueLost       = newDesc("queue_lost_total", "Packets the kernel could not hand over to the queue (gaps in packet IDs).", "queue")
-	descDecision        = newDesc("decision_seconds", "Time from the queue's reader receiving a packet to its verdict (or to holding it), table batch included.")
-	descAnnounce        = newDesc("announce_seconds", "Time from the queue's reader receiving a packet that opens a pinhole or range to its verdict: inspection, the nftables batch, the verdict.")
-	descRewrites        = newDesc("rewrites_total", "Announcements rewritten for NAT.")
-	descRefusals        = newDesc("refusals_total", "Refusals (announcements and AUTH refused, TLS violations) by reason.", "reason")
-	descResets          = newDesc("resets_total", "Sessions reset by reason (policy.violation: reset, tls: block).", "reason")
-	descPinOpened       = newDesc("pinholes_opened_total", "Pinholes opened for a data connection.")
-	descPinClosed       = newDesc("pinholes_closed_total", "Pinholes closed by reason (used, expired, transfer-done, ...).", "reason")
-	descPinActive       = newDesc("pinholes_active", "Pinholes open now.")
-	descRangeOpened     = newDesc("ranges_opened_total", "Passive-range pinholes opened (tls: passthrough-range).")
-	descRangeClosed     = newDesc("ranges_closed_total", "Passive-range pinholes closed by reason.", "reason")
-	descRangeActive     = newDesc("ranges_active", "Passive-range pinholes open now.")
-	descSessStarted     = newDesc("sessions_started_total", "Control sessions started.")
-	descSessEnded       = newDesc("sessions_ended_total", "Control sessions ended by reason (quit, reset, expired, session-end, ...).", "reason")
-	descSessActive      = newDesc("sessions_active", "Control sessions started and not ended.")
-	descSessResized     = newDesc("sessions_resized_total", "Sessions whose stream length a rewrite changed (sequence numbers adjusted until they end).")
-	descMarkErrors      = newDesc("resized_mark_errors_total", "Resized sessions whose conntrack mark and be_liberal could not be set.")
-	descHeld            = newDesc("held_segments", "Segments held back now (incomplete announcement lines, out-of-order data).")
-	descCtEvents        = newDesc("conntrack_events_total", "Conntrack events received (what the event socket's filter let through).")
-	descCtIgnored       = newDesc("conntrack_events_ignored_total", "Conntrack events received that concerned neither a control connection nor a pinhole's data connection.")
-	descCtOverruns      = newDesc("conntrack_overruns_total", "Receive buffer overruns of the conntrack event socket (events lost).")
-	descNftBatches      = newDesc("nft_batches_total", "nftables batches sent (pinholes, NAT maps, resets, table rebuilds).")
-	descNftErrors       = newDesc("nft_errors_total", "nftables batches that failed.")
-	descNftBatchSeconds = newDesc("nft_batch_seconds", "Time to send an nftables batch and get its answer.")
-	descTableRestores   = newDesc("table_restores_total", "Times the watchdog put back a deleted table.")
+	famPackets         = fam("packets_total", promtext.Counter, "Queued control packets by the verdict they got (held packets count once, when released).")
+	famQueueOverruns   = fam("queue_overruns_total", promtext.Counter, "Receive buffer overruns (ENOBUFS) of the queue's netlink socket.")
+	famQueueLost       = fam("queue_lost_total", promtext.Counter, "Packets the kernel could not hand over to the queue (gaps in packet IDs).")
+	famDecision        = fam("decision_seconds", promtext.Histogram, "Time from the queue's reader receiving a packet to its verdict (or to holding it), table batch included.")
+	famAnnounce        = fam("announce_seconds", promtext.Histogram, "Time from the queue's reader receiving a packet that opens a pinhole or range to its verdict: inspection, the nftables batch, the verdict.")
+	famRewrites        = fam("rewrites_total", promtext.Counter, "Announcements rewritten for NAT.")
+	famRefusals        = fam("refusals_total", promtext.Counter, "Refusals (announcements and AUTH refused, TLS violations) by reason.")
+	famResets          = fam("resets_total", promtext.Counter, "Sessions reset by reason (policy.violation: reset, tls: block).")
+	famPinOpened       = fam("pinholes_opened_total", promtext.Counter, "Pinholes opened for a data connection.")
+	famPinClosed       = fam("pinholes_closed_total", promtext.Counter, "Pinholes closed by reason (used, expired, transfer-done, ...).")
+	famPinActive       = fam("pinholes_active", promtext.Gauge, "Pinholes open now.")
+	famRangeOpened     = fam("ranges_opened_total", promtext.Counter, "Passive-range pinholes opened (tls: passthrough-range).")
+	famRangeClosed     = fam("ranges_closed_total", promtext.Counter, "Passive-range pinholes closed by reason.")
+	famRangeActive     = fam("ranges_active", promtext.Gauge, "Passive-range pinholes open now.")
+	famSessStarted     = fam("sessions_started_total", promtext.Counter, "Control sessions started.")
+	famSessEnded       = fam("sessions_ended_total", promtext.Counter, "Control sessions ended by reason (quit, reset, expired, session-end, ...).")
+	famSessActive      = fam("sessions_active", promtext.Gauge, "Control sessions started and not ended.")
+	famSessResized     = fam("sessions_resized_total", promtext.Counter, "Sessions whose stream length a rewrite changed (sequence numbers adjusted until they end).")
+	famMarkErrors      = fam("resized_mark_errors_total", promtext.Counter, "Resized sessions whose conntrack mark and be_liberal could not be set.")
+	famHeld            = fam("held_segments", promtext.Gauge, "Segments held back now (incomplete announcement lines, out-of-order data).")
+	famCtEvents        = fam("conntrack_events_total", promtext.Counter, "Conntrack events received (what the event socket's filter let through).")
+	famCtIgnored       = fam("conntrack_events_ignored_total", promtext.Counter, "Conntrack events received that concerned neither a control connection nor a pinhole's data connection.")
+	famCtOverruns      = fam("conntrack_overruns_total", promtext.Counter, "Receive buffer overruns of the conntrack event socket (events lost).")
+	famNftBatches      = fam("nft_batches_total", promtext.Counter, "nftables batches sent (pinholes, NAT maps, resets, table rebuilds).")
+	famNftErrors       = fam("nft_errors_total", promtext.Counter, "nftables batches that failed.")
+	famNftBatchSeconds = fam("nft_batch_seconds", promtext.Histogram, "Time to send an nftables batch and get its answer.")
+	famTableRestores   = fam("table_restores_total", promtext.Counter, "Times the watchdog put back a deleted table.")
 )
-
-var allDescs = []*prometheus.Desc{
-	descPackets, descQueueOverruns, descQueueLost, descDecision, descAnnounce,
-	descRewrites, descRefusals, descResets, descPinOpened, descPinClosed, descPinActive,
-	descRangeOpened, descRangeClosed, descRangeActive, descSessStarted, descSessEnded,
-	descSessActive, descSessResized, descMarkErrors, descHeld, descCtEvents, descCtIgnored, descCtOverruns,
-	descNftBatches, descNftErrors, descNftBatchSeconds, descTableRestores,
-}
 
 // The verdicts packets_total has a series for (Hold is not final).
 var finalVerdicts = [...]conntrack.Verdict{conntrack.Accept, conntrack.AcceptModified, conntrack.Drop}
 
-// collector is the engine's prometheus.Collector.
-type collector struct{ d *Engine }
+// Histogram bounds in seconds, for the exposition.
+var (
+	decisionBoundsSec = boundsSec(decisionBounds[:])
+	batchBoundsSec    = boundsSec(batchBounds[:])
+)
 
-func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range allDescs {
-		ch <- d
+func boundsSec(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = d.Seconds()
 	}
+	return out
 }
 
-func (c collector) Collect(ch chan<- prometheus.Metric) {
-	d := c.d
-	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+// writeMetrics writes ftpalg's own metrics: the workers as of their last
+// tick, the engine's counters as of now. Series by reason are written
+// only for reasons that occurred.
+func (d *Engine) writeMetrics(w *promtext.Writer) {
+	single := func(f *promtext.Family, v uint64) { // a counter or gauge without labels
+		w.Begin(f)
+		w.Sample(f.Name, float64(v))
 	}
-	gauge := func(desc *prometheus.Desc, v uint64) {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(v))
-	}
-	// byReason series exist only for reasons that occurred.
-	reasons := func(desc *prometheus.Desc, r *byReason) {
+	reasons := func(f *promtext.Family, r *byReason) {
+		w.Begin(f)
 		for i, v := range r {
 			if v != 0 {
-				counter(desc, v, conntrack.Reason(i).String())
+				w.Sample(f.Name, float64(v), "reason", conntrack.Reason(i).String())
 			}
 		}
 	}
 
 	sum := new(workerCounts)
 	var rewrites, markErrors uint64
-	for _, w := range d.workers {
-		q := strconv.Itoa(int(d.cfg.Queue.Num) + w.idx)
-		w.mu.Lock()
-		wc := w.met.pub
-		rewrites += w.trStats.Rewrites
-		w.mu.Unlock()
-		for _, v := range finalVerdicts {
-			counter(descPackets, wc.verdicts[v], q, v.String())
+	type queueStats struct {
+		q              string
+		verdicts       [len(finalVerdicts)]uint64
+		lost, overruns uint64
+	}
+	qs := make([]queueStats, len(d.workers))
+	for i, wk := range d.workers {
+		st := &qs[i]
+		st.q = strconv.Itoa(int(d.cfg.Queue.Num) + wk.idx)
+		wk.mu.Lock()
+		wc := wk.met.pub
+		rewrites += wk.trStats.Rewrites
+		wk.mu.Unlock()
+		for j, v := range finalVerdicts {
+			st.verdicts[j] = wc.verdicts[v]
 		}
-		var lost, overruns uint64
-		if w.queue != nil {
-			st := w.queue.Stats()
-			lost, overruns = st.Lost, st.Overruns
+		if wk.queue != nil {
+			s := wk.queue.Stats()
+			st.lost, st.overruns = s.Lost, s.Overruns
 		}
-		counter(descQueueOverruns, overruns, q)
-		counter(descQueueLost, lost, q)
-		markErrors += w.markErrors.Load()
+		markErrors += wk.markErrors.Load()
 		sum.add(&wc)
 	}
+	w.Begin(famPackets)
+	for _, st := range qs {
+		for j, v := range finalVerdicts {
+			w.Sample(famPackets.Name, float64(st.verdicts[j]), "queue", st.q, "verdict", v.String())
+		}
+	}
+	w.Begin(famQueueOverruns)
+	for _, st := range qs {
+		w.Sample(famQueueOverruns.Name, float64(st.overruns), "queue", st.q)
+	}
+	w.Begin(famQueueLost)
+	for _, st := range qs {
+		w.Sample(famQueueLost.Name, float64(st.lost), "queue", st.q)
+	}
 
-	ch <- prometheus.MustNewConstHistogram(descDecision, histCount(sum.decision.counts[:]), sum.decision.sum.Seconds(),
-		histBuckets(decisionBounds[:], sum.decision.counts[:]))
-	ch <- prometheus.MustNewConstHistogram(descAnnounce, histCount(sum.announce.counts[:]), sum.announce.sum.Seconds(),
-		histBuckets(decisionBounds[:], sum.announce.counts[:]))
-	counter(descRewrites, rewrites)
-	reasons(descRefusals, &sum.refusals)
-	reasons(descResets, &sum.resets)
-	counter(descPinOpened, sum.pinholesOpened)
-	reasons(descPinClosed, &sum.pinholesClosed)
-	gauge(descPinActive, sum.pinholesOpened-sum.pinholesClosed.total())
-	counter(descRangeOpened, sum.rangesOpened)
-	reasons(descRangeClosed, &sum.rangesClosed)
-	gauge(descRangeActive, sum.rangesOpened-sum.rangesClosed.total())
-	counter(descSessStarted, sum.sessionsStarted)
-	reasons(descSessEnded, &sum.sessionsEnded)
-	gauge(descSessActive, sum.sessionsStarted-sum.sessionsEnded.total())
-	counter(descSessResized, sum.sessionsResized)
-	counter(descMarkErrors, markErrors)
-	gauge(descHeld, sum.verdicts[conntrack.Hold]-sum.released)
-	counter(descCtEvents, d.ctStats.Events.Load())
-	counter(descCtIgnored, d.ctStats.Ignored.Load())
-	counter(descCtOverruns, d.ctStats.Overruns.Load())
-	counter(descNftBatches, d.met.nftBatches.Load())
-	counter(descNftErrors, d.met.nftErrors.Load())
+	w.Begin(famDecision)
+	w.Histogram(famDecision.Name, decisionBoundsSec, sum.decision.counts[:], sum.decision.sum.Seconds())
+	w.Begin(famAnnounce)
+	w.Histogram(famAnnounce.Name, decisionBoundsSec, sum.announce.counts[:], sum.announce.sum.Seconds())
+	single(famRewrites, rewrites)
+	reasons(famRefusals, &sum.refusals)
+	reasons(famResets, &sum.resets)
+	single(famPinOpened, sum.pinholesOpened)
+	reasons(famPinClosed, &sum.pinholesClosed)
+	single(famPinActive, sum.pinholesOpened-sum.pinholesClosed.total())
+	single(famRangeOpened, sum.rangesOpened)
+	reasons(famRangeClosed, &sum.rangesClosed)
+	single(famRangeActive, sum.rangesOpened-sum.rangesClosed.total())
+	single(famSessStarted, sum.sessionsStarted)
+	reasons(famSessEnded, &sum.sessionsEnded)
+	single(famSessActive, sum.sessionsStarted-sum.sessionsEnded.total())
+	single(famSessResized, sum.sessionsResized)
+	single(famMarkErrors, markErrors)
+	single(famHeld, sum.verdicts[conntrack.Hold]-sum.released)
+	single(famCtEvents, d.ctStats.Events.Load())
+	single(famCtIgnored, d.ctStats.Ignored.Load())
+	single(famCtOverruns, d.ctStats.Overruns.Load())
+	single(famNftBatches, d.met.nftBatches.Load())
+	single(famNftErrors, d.met.nftErrors.Load())
 	var batch [len(batchBounds) + 1]uint64
 	for i := range batch {
 		batch[i] = d.met.nftSeconds.counts[i].Load()
 	}
-	ch <- prometheus.MustNewConstHistogram(descNftBatchSeconds, histCount(batch[:]),
-		time.Duration(d.met.nftSeconds.sum.Load()).Seconds(), histBuckets(batchBounds[:], batch[:]))
-	counter(descTableRestores, d.met.tableRestores.Load())
-}
-
-func histCount(counts []uint64) uint64 {
-	var n uint64
-	for _, v := range counts {
-		n += v
-	}
-	return n
-}
-
-// histBuckets turns per-bucket counts into Prometheus' cumulative
-// buckets by upper bound in seconds (+Inf is implied).
-func histBuckets(bounds []time.Duration, counts []uint64) map[float64]uint64 {
-	m := make(map[float64]uint64, len(bounds))
-	var n uint64
-	for i, b := range bounds {
-		n += counts[i]
-		m[b.Seconds()] = n
-	}
-	return m
-}
-
-// registry returns a registry with the engine's metrics and the Go
-// client's standard process and Go runtime collectors.
-func (d *Engine) registry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{d},
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewGoCollector())
-	return reg
+	w.Begin(famNftBatchSeconds)
+	w.Histogram(famNftBatchSeconds.Name, batchBoundsSec, batch[:], time.Duration(d.met.nftSeconds.sum.Load()).Seconds())
+	single(famTableRestores, d.met.tableRestores.Load())
 }
 
 // metricsServer is the HTTP server of /metrics: its listener is bound at
@@ -408,11 +396,7 @@ func (d *Engine) listenMetrics() (*metricsServer, error) {
 // newMetricsServer returns the server of /metrics on ln.
 func (d *Engine) newMetricsServer(ln net.Listener) *metricsServer {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry(), promhttp.HandlerOpts{
-		ErrorLog:            promLogger{d.log},
-		MaxRequestsInFlight: 4,
-		Timeout:             10 * time.Second,
-	}))
+	mux.Handle("GET /metrics", d.metricsHandler())
 	if d.cfg.Metrics.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
@@ -464,7 +448,54 @@ func (m *metricsServer) stop() {
 	m.g.Wait()
 }
 
-// promLogger logs the metrics handler's errors.
-type promLogger struct{ log *slog.Logger }
+// maxScrapes is how many scrapes /metrics serves at once; more get 503.
+const maxScrapes = 4
 
-func (l promLogger) Println(v ...any) { l.log.Warn("metrics", "err", fmt.Sprint(v...)) }
+// metricsHandler serves the exposition: ftpalg's metrics, then the
+// process's and the Go runtime's (runtimemetrics.go), gzipped when the
+// scraper accepts it (Prometheus does).
+func (d *Engine) metricsHandler() http.Handler {
+	inflight := make(chan struct{}, maxScrapes)
+	writers := sync.Pool{New: func() any { return new(promtext.Writer) }}
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		select {
+		case inflight <- struct{}{}:
+			defer func() { <-inflight }()
+		default:
+			http.Error(rw, fmt.Sprintf("more than %d scrapes at once", maxScrapes), http.StatusServiceUnavailable)
+			return
+		}
+		w := writers.Get().(*promtext.Writer)
+		defer writers.Put(w)
+		w.Reset()
+		d.writeMetrics(w)
+		writeRuntimeMetrics(w)
+		h := rw.Header()
+		h.Set("Content-Type", promtext.ContentType)
+		h.Add("Vary", "Accept-Encoding")
+		if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+			h.Set("Content-Length", strconv.Itoa(len(w.Bytes())))
+			rw.Write(w.Bytes())
+			return
+		}
+		h.Set("Content-Encoding", "gzip")
+		gz := gzip.NewWriter(rw)
+		gz.Write(w.Bytes())
+		if err := gz.Close(); err != nil {
+			d.log.Debug("metrics: scrape not answered", "err", err)
+		}
+	})
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip.
+func acceptsGzip(h string) bool {
+	for part := range strings.SplitSeq(h, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q, found := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q=")
+		return !found || (q != "0" && q != "0.0" && q != "0.00" && q != "0.000")
+	}
+	return false
+}

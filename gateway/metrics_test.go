@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -17,26 +19,40 @@ import (
 
 	"github.com/ftpalg/ftpalg/conntrack"
 	"github.com/ftpalg/ftpalg/ctnetlink"
+	"github.com/ftpalg/ftpalg/internal/promtext"
 	"github.com/ftpalg/ftpalg/nfq"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// scrape gathers the engine's metrics through a pedantic registry (which
-// checks them against Describe) and returns them by series:
-// `name{k="v",...}` for counters and gauges, name_count, name_sum and
-// name_bucket{le="..."} for histograms.
+// exposition is the engine's own metrics as a scrape writes them.
+func exposition(d *Engine) []byte {
+	var w promtext.Writer
+	d.writeMetrics(&w)
+	return w.Bytes()
+}
+
+// parseExposition reads an exposition with Prometheus' own parser (a
+// test-only dependency: the reference for the format).
+func parseExposition(t *testing.T, b []byte) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("Prometheus' parser: %v\n%s", err, b)
+	}
+	return mfs
+}
+
+// scrape writes the engine's metrics, reads them back with Prometheus'
+// parser and returns them by series: `name{k="v",...}` for counters and
+// gauges, name_count, name_sum and name_bucket{le="..."} for histograms.
 func scrape(t *testing.T, d *Engine) map[string]float64 {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(collector{d})
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]float64{}
-	for _, mf := range mfs {
+	for _, mf := range parseExposition(t, exposition(d)) {
 		for _, m := range mf.GetMetric() {
 			var labels []string
 			for _, l := range m.GetLabel() {
@@ -59,7 +75,11 @@ func scrape(t *testing.T, d *Engine) map[string]float64 {
 				out[key(mf.GetName()+"_count")] = float64(h.GetSampleCount())
 				out[key(mf.GetName()+"_sum")] = h.GetSampleSum()
 				for _, b := range h.GetBucket() {
-					out[key(mf.GetName()+"_bucket", `le="`+strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64)+`"`)] = float64(b.GetCumulativeCount())
+					le := strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64)
+					if le == "+Inf" {
+						continue // the same as _count
+					}
+					out[key(mf.GetName()+"_bucket", `le="`+le+`"`)] = float64(b.GetCumulativeCount())
 				}
 			default:
 				t.Fatalf("%s: unexpected type %v", mf.GetName(), mf.GetType())
@@ -322,48 +342,42 @@ func TestMetricsNames(t *testing.T) {
 	s := startSession(t, w)
 	s.send(true, "PORT 192,0,2,9,4,1\r\n")
 	w.tick(time.Now())
-	c := collector{w.d}
-	problems, err := testutil.CollectAndLint(c)
+	text := exposition(w.d)
+	problems, err := promlint.New(bytes.NewReader(text)).Lint()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range problems {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
-	// One series per metric, but three for packets_total (one per final
+	mfs := parseExposition(t, text)
+	// One series per family, but three for packets_total (one per final
 	// verdict) and none for the five by reason, but refusals{bounce}.
-	if n, want := testutil.CollectAndCount(c), len(allDescs)+2-5+1; n != want {
-		t.Errorf("%d series, want %d", n, want)
-	}
-	ch := make(chan *prometheus.Desc, 100)
-	c.Describe(ch)
-	close(ch)
-	for desc := range ch {
-		if !strings.Contains(desc.String(), `fqName: "ftpalg_`) {
-			t.Errorf("%s: not prefixed ftpalg_", desc)
+	series := 0
+	for name, mf := range mfs {
+		series += len(mf.GetMetric())
+		if !strings.HasPrefix(name, "ftpalg_") {
+			t.Errorf("%s: not prefixed ftpalg_", name)
 		}
 	}
-	if got := testutil.ToFloat64(onlyDesc{c, descSessActive}); got != 1 {
+	if want := len(allFamilies) + 2 - 5 + 1; series != want {
+		t.Errorf("%d series, want %d:\n%s", series, want, text)
+	}
+	if len(mfs) != len(allFamilies)-4 {
+		t.Errorf("%d families, want %d (all but the four by reason without series)", len(mfs), len(allFamilies)-4)
+	}
+	if got := mfs[famSessActive.Name].GetMetric()[0].GetGauge().GetValue(); got != 1 {
 		t.Errorf("ftpalg_sessions_active = %v, want 1", got)
 	}
 }
 
-// onlyDesc collects one metric of a collector.
-type onlyDesc struct {
-	c    prometheus.Collector
-	desc *prometheus.Desc
-}
-
-func (o onlyDesc) Describe(ch chan<- *prometheus.Desc) { ch <- o.desc }
-func (o onlyDesc) Collect(ch chan<- prometheus.Metric) {
-	all := make(chan prometheus.Metric, 200)
-	o.c.Collect(all)
-	close(all)
-	for m := range all {
-		if m.Desc() == o.desc {
-			ch <- m
-		}
-	}
+// allFamilies are ftpalg's own metric families.
+var allFamilies = []*promtext.Family{
+	famPackets, famQueueOverruns, famQueueLost, famDecision, famAnnounce,
+	famRewrites, famRefusals, famResets, famPinOpened, famPinClosed, famPinActive,
+	famRangeOpened, famRangeClosed, famRangeActive, famSessStarted, famSessEnded,
+	famSessActive, famSessResized, famMarkErrors, famHeld, famCtEvents, famCtIgnored, famCtOverruns,
+	famNftBatches, famNftErrors, famNftBatchSeconds, famTableRestores,
 }
 
 // TestWorkerSteadyPacketDoesNotAllocate keeps the packet path, metrics
@@ -450,9 +464,67 @@ func TestMetricsServer(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	code, body := get("GET", "/metrics")
+	code, body := get("GET", "/metrics") // the transport asks for gzip and unpacks it
 	if code != 200 {
 		t.Fatalf("GET /metrics: %d\n%s", code, body)
+	}
+	// The whole exposition, process and Go metrics included, reads with
+	// Prometheus' parser and passes its linter.
+	mfs := parseExposition(t, []byte(body))
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	for _, name := range []string{"process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes",
+		"process_open_fds", "process_max_fds", "process_start_time_seconds", "go_info", "go_goroutines", "go_threads",
+		"go_gc_duration_seconds", "go_memstats_heap_alloc_bytes", "go_memstats_sys_bytes", "go_memstats_alloc_bytes_total",
+		"go_memstats_next_gc_bytes", "go_gc_gogc_percent", "go_gc_gomemlimit_bytes", "go_sched_gomaxprocs_threads"} {
+		mf := mfs[name]
+		if mf == nil || len(mf.GetMetric()) != 1 {
+			t.Errorf("%s: %v, want one series", name, mf)
+		}
+	}
+	if rss := mfs["process_resident_memory_bytes"].GetMetric()[0].GetGauge().GetValue(); rss < 1<<20 || rss > 1<<34 {
+		t.Errorf("process_resident_memory_bytes = %v", rss)
+	}
+	if st := mfs["process_start_time_seconds"].GetMetric()[0].GetGauge().GetValue(); math.Abs(st-float64(time.Now().Unix())) > 3600 {
+		t.Errorf("process_start_time_seconds = %v, now is %d", st, time.Now().Unix())
+	}
+	// Explicitly: plain when gzip is not accepted, gzip when it is.
+	for _, enc := range []string{"identity", "gzip", "br;q=1, gzip;q=0.5"} {
+		req, _ := http.NewRequest("GET", "http://metrics/metrics", nil)
+		req.Header.Set("Accept-Encoding", enc)
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		ce := resp.Header.Get("Content-Encoding")
+		if ct := resp.Header.Get("Content-Type"); ct != promtext.ContentType {
+			t.Errorf("Accept-Encoding %q: Content-Type %q", enc, ct)
+		}
+		if enc == "identity" {
+			if ce != "" || !strings.Contains(string(raw), "# TYPE ftpalg_packets_total counter\n") {
+				t.Errorf("Accept-Encoding identity: Content-Encoding %q, body %.100q", ce, raw)
+			}
+			continue
+		}
+		if ce != "gzip" {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q, want gzip", enc, ce)
+			continue
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("Accept-Encoding %q: %v", enc, err)
+		}
+		plain, err := io.ReadAll(zr)
+		if err != nil || !strings.Contains(string(plain), "# TYPE ftpalg_packets_total counter\n") {
+			t.Errorf("Accept-Encoding %q: gunzipped %.100q, %v", enc, plain, err)
+		}
 	}
 	for _, s := range []string{
 		"# TYPE ftpalg_packets_total counter\n",
@@ -489,4 +561,45 @@ func TestMetricsServer(t *testing.T) {
 	var nilServer *metricsServer // metrics off
 	nilServer.serve()
 	nilServer.stop()
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for h, want := range map[string]bool{
+		"":               false,
+		"gzip":           true,
+		"GZip":           true,
+		"deflate, gzip":  true,
+		"gzip;q=0":       false,
+		"gzip; q=0.000":  false,
+		"gzip;q=0.5, br": true,
+		"identity":       false,
+		"br, gzipx":      false,
+		" gzip ; q=1 ":   true,
+		"x-gzip":         false,
+		"*":              false, // not worth a wildcard: the plain answer is always right
+	} {
+		if got := acceptsGzip(h); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", h, got, want)
+		}
+	}
+}
+
+func TestReadProcStat(t *testing.T) {
+	// A command name with a space and a ')' of its own.
+	line := []byte("4242 (ftp) alg) S 1 4242 4242 0 -1 4194560 1000 0 0 0 50 25 0 0 20 0 7 0 123456 1234567890 3000 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n")
+	st, ok := readProcStat(line)
+	if !ok || st != (procStat{threads: 7, startTicks: 123456, vsize: 1234567890, rssPages: 3000}) {
+		t.Errorf("readProcStat = %+v, %v", st, ok)
+	}
+	for _, bad := range []string{"", "4242 ftp S 1", "4242 (ftp) S 1 2 3"} {
+		if _, ok := readProcStat([]byte(bad)); ok {
+			t.Errorf("readProcStat(%q) accepted", bad)
+		}
+	}
+	if got := readBootTime([]byte("cpu  1 2 3\nintr 5\nbtime 1765000000\nprocesses 9\n")); got != 1765000000 {
+		t.Errorf("readBootTime = %d", got)
+	}
+	if got := readBootTime([]byte("cpu 1\n")); got != 0 {
+		t.Errorf("readBootTime without btime = %d", got)
+	}
 }
