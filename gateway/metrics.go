@@ -27,8 +27,8 @@ import (
 	"time"
 
 	"github.com/ftpalg/ftpalg/conntrack"
-	"github.com/ftpalg/ftpalg/rules"
 	"github.com/ftpalg/ftpalg/internal/promtext"
+	"github.com/ftpalg/ftpalg/rules"
 	"golang.org/x/sync/errgroup"
 )
 
