@@ -453,27 +453,34 @@ const maxScrapes = 4
 // process's and the Go runtime's (runtimemetrics.go). It is never
 // compressed: a gzip writer allocates about 800 KB of state per scrape
 // for a body of about 10 KB, and Prometheus takes it uncompressed.
-func (d *Engine) metricsHandler() http.Handler {
-	inflight := make(chan struct{}, maxScrapes)
-	writers := sync.Pool{New: func() any { return new(promtext.Writer) }}
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		select {
-		case inflight <- struct{}{}:
-			defer func() { <-inflight }()
-		default:
-			http.Error(rw, fmt.Sprintf("more than %d scrapes at once", maxScrapes), http.StatusServiceUnavailable)
-			return
-		}
-		w := writers.Get().(*promtext.Writer)
-		defer writers.Put(w)
-		w.Reset()
-		d.writeMetrics(w)
-		writeRuntimeMetrics(w)
-		h := rw.Header()
-		h.Set("Content-Type", promtext.ContentType)
-		h.Set("Content-Length", strconv.Itoa(len(w.Bytes())))
-		if _, err := rw.Write(w.Bytes()); err != nil {
-			d.log.Debug("metrics: scrape not answered", "err", err)
-		}
-	})
+func (d *Engine) metricsHandler() *metricsHandler {
+	return &metricsHandler{d: d, inflight: make(chan struct{}, maxScrapes),
+		writers: sync.Pool{New: func() any { return new(promtext.Writer) }}}
+}
+
+type metricsHandler struct {
+	d        *Engine
+	inflight chan struct{} // one token a scrape being served
+	writers  sync.Pool     // of *promtext.Writer: a scrape's buffer is reused
+}
+
+func (m *metricsHandler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	select {
+	case m.inflight <- struct{}{}:
+		defer func() { <-m.inflight }()
+	default:
+		http.Error(rw, fmt.Sprintf("more than %d scrapes at once", maxScrapes), http.StatusServiceUnavailable)
+		return
+	}
+	w := m.writers.Get().(*promtext.Writer)
+	defer m.writers.Put(w)
+	w.Reset()
+	m.d.writeMetrics(w)
+	writeRuntimeMetrics(w)
+	h := rw.Header()
+	h.Set("Content-Type", promtext.ContentType)
+	h.Set("Content-Length", strconv.Itoa(len(w.Bytes())))
+	if _, err := rw.Write(w.Bytes()); err != nil {
+		m.d.log.Debug("metrics: scrape not answered", "err", err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -555,5 +556,28 @@ func TestReadProcStat(t *testing.T) {
 	}
 	if got := readBootTime([]byte("cpu 1\n")); got != 0 {
 		t.Errorf("readBootTime without btime = %d", got)
+	}
+}
+
+// More than maxScrapes scrapes at once: the one over gets 503 at once.
+func TestMetricsHandlerInFlight(t *testing.T) {
+	w, _ := newTestWorker(t, io.Discard)
+	h := w.d.metricsHandler()
+	for range maxScrapes {
+		h.inflight <- struct{}{} // scrapes being served
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("scrape %d: %d, want 503", maxScrapes+1, rec.Code)
+	}
+	<-h.inflight // one ends
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "ftpalg_sessions_active 0\n") {
+		t.Errorf("after one ended: %d\n%.200s", rec.Code, rec.Body.String())
+	}
+	if len(h.inflight) != maxScrapes-1 {
+		t.Errorf("%d tokens held after the scrape, want %d", len(h.inflight), maxScrapes-1)
 	}
 }
