@@ -487,6 +487,9 @@ func TestMetricsServer(t *testing.T) {
 			t.Errorf("%s: %v, want one series", name, mf)
 		}
 	}
+	if q := mfs["go_gc_duration_seconds"].GetMetric()[0].GetSummary().GetQuantile(); len(q) != 5 || q[0].GetQuantile() != 0 || q[4].GetQuantile() != 1 || q[4].GetValue() < q[0].GetValue() {
+		t.Errorf("go_gc_duration_seconds quantiles: %v", q)
+	}
 	if rss := mfs["process_resident_memory_bytes"].GetMetric()[0].GetGauge().GetValue(); rss < 1<<20 || rss > 1<<34 {
 		t.Errorf("process_resident_memory_bytes = %v", rss)
 	}

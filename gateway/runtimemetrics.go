@@ -8,6 +8,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/ftpalg/ftpalg/internal/promtext"
 	"golang.org/x/sys/unix"
@@ -28,6 +29,10 @@ var (
 	famThreads     = &promtext.Family{Name: "go_threads", Help: "Number of OS threads created.", Type: promtext.Gauge}
 	famGCPauses    = &promtext.Family{Name: "go_gc_duration_seconds", Help: "A summary of the wall-time pause (stop-the-world) duration in garbage collection cycles.", Type: promtext.Summary}
 )
+
+// gcQuantiles are the quantiles of go_gc_duration_seconds: what
+// debug.ReadGCStats gives for five PauseQuantiles.
+var gcQuantiles = [...]string{"0", "0.25", "0.5", "0.75", "1"}
 
 // goMetrics are runtime/metrics samples exposed as they are.
 var goMetrics = []struct {
@@ -125,11 +130,15 @@ func writeRuntimeMetrics(w *promtext.Writer) {
 	if ok {
 		one(famThreads, float64(st.threads))
 	}
-	// The GC pauses as a summary without quantiles: their count (the
-	// number of collections) and total.
-	var gc debug.GCStats
+	// The GC pauses as the client gives them: the minimum, quartiles and
+	// maximum of the recent pauses, their count (the number of
+	// collections) and total.
+	gc := debug.GCStats{PauseQuantiles: make([]time.Duration, len(gcQuantiles))}
 	debug.ReadGCStats(&gc)
 	w.Begin(famGCPauses)
+	for i, q := range gcQuantiles {
+		w.Sample(famGCPauses.Name, gc.PauseQuantiles[i].Seconds(), "quantile", q)
+	}
 	w.Sample(famGCPauses.Name+"_sum", gc.PauseTotal.Seconds())
 	w.Sample(famGCPauses.Name+"_count", float64(gc.NumGC))
 	samples := make([]metrics.Sample, len(goMetrics))

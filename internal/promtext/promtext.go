@@ -16,7 +16,7 @@ const (
 	Counter   Type = "counter"
 	Gauge     Type = "gauge"
 	Histogram Type = "histogram"
-	Summary   Type = "summary" // written by the caller as NAME_sum and NAME_count
+	Summary   Type = "summary" // written by the caller: NAME{quantile="q"}, NAME_sum, NAME_count
 )
 
 // Family describes one metric family: its full name, help text and
