@@ -20,11 +20,10 @@ import (
 	"github.com/ftpalg/ftpalg/conntrack"
 	"github.com/ftpalg/ftpalg/ctnetlink"
 	"github.com/ftpalg/ftpalg/internal/promtext"
+	"github.com/ftpalg/ftpalg/internal/promtext/promtexttest"
 	"github.com/ftpalg/ftpalg/nfq"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // exposition is the engine's own metrics as a scrape writes them.
@@ -34,16 +33,9 @@ func exposition(d *Engine) []byte {
 	return w.Bytes()
 }
 
-// parseExposition reads an exposition with Prometheus' own parser (a
-// test-only dependency: the reference for the format).
+// parseExposition reads an exposition with Prometheus' own parser.
 func parseExposition(t *testing.T, b []byte) map[string]*dto.MetricFamily {
-	t.Helper()
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	mfs, err := p.TextToMetricFamilies(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("Prometheus' parser: %v\n%s", err, b)
-	}
-	return mfs
+	return promtexttest.Parse(t, b)
 }
 
 // scrape writes the engine's metrics, reads them back with Prometheus'

@@ -6,23 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftpalg/ftpalg/internal/promtext/promtexttest"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
-// parse reads an exposition with Prometheus' own parser (the reference;
-// a test-only dependency).
-func parse(t testing.TB, b []byte) map[string]*dto.MetricFamily {
-	t.Helper()
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	mfs, err := p.TextToMetricFamilies(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("Prometheus' parser: %v\n%s", err, b)
-	}
-	return mfs
-}
+func parse(t testing.TB, b []byte) map[string]*dto.MetricFamily { return promtexttest.Parse(t, b) }
 
 var (
 	fPackets = &Family{"demo_packets_total", "Packets by verdict.", Counter}
