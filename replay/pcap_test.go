@@ -284,7 +284,9 @@ func TestRead(t *testing.T) {
 			ngEnhanced(be, 0, 2_250_000_000, ipv6Pkt),
 			ngEnhanced(be, 1, 3<<10|512, eth(etherIPv4, ipv4Pkt)),
 			ngBlock(be, ngSPB, cat(u32(be, uint32(len(ipv6Pkt))), ipv6Pkt)),
-		), []want{{1, t15, ipv4Pkt}, {2, time.Unix(12, 250000000), ipv6Pkt}, {3, time.Unix(3, 500000000), ipv4Pkt}, {4, time.Unix(3, 500000000), ipv6Pkt}}}, // a simple block has no time: the previous packet's
+			// An obsolete packet block: 16-bit interface ID and drops count.
+			ngBlock(be, ngPB, cat(u16(be, 1), u16(be, 0), u32(be, 0), u32(be, 4<<10), u32(be, uint32(len(ipv4Pkt)+14)), u32(be, uint32(len(ipv4Pkt)+14)), mac12, u16(be, etherIPv4), ipv4Pkt)),
+		), []want{{1, t15, ipv4Pkt}, {2, time.Unix(12, 250000000), ipv6Pkt}, {3, time.Unix(3, 500000000), ipv4Pkt}, {4, time.Unix(3, 500000000), ipv6Pkt}, {5, time.Unix(4, 0), ipv4Pkt}}}, // a simple block has no time: the previous packet's
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
