@@ -192,15 +192,6 @@ func (t *Table) Apply(ch Change) error {
 	if ch.Empty() {
 		return nil
 	}
-	if !ch.Sends() {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if t.closed {
-			return fmt.Errorf("rules: apply to %s: %w", t.where, errClosed)
-		}
-		t.forget(ch.Forget)
-		return nil
-	}
 	addEls := make([][]elem, len(ch.Add))
 	for i, p := range ch.Add {
 		els, err := pinElems(p, true)
@@ -291,8 +282,12 @@ func (t *Table) Apply(ch Change) error {
 	return nil
 }
 
-// send is one batch: destroy, then add. t.mu must be held.
+// send is one batch: destroy, then add; nothing at all when both are
+// empty (a Change that only forgets). t.mu must be held.
 func (t *Table) send(destroy, add []elem) error {
+	if len(destroy)+len(add) == 0 {
+		return nil
+	}
 	if t.elemSets == nil {
 		// Element batches name the sets only (no transaction ID: the
 		// sets exist), so one set of descriptors serves every batch.
