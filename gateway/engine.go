@@ -467,9 +467,9 @@ func (d *Engine) resetEarlier(now time.Time) []rules.Pin {
 
 // ctEvent handles one conntrack event on the listener goroutine. It never
 // waits for a busy worker (worker.send queues the message then), but
-// carries out an idle worker's message itself. It reports whether the event concerned ftpalg: the socket
-// filter (ctfilter.go) lets through only such events, but for what it
-// cannot rule out.
+// carries out an idle worker's message itself. It reports whether the
+// event concerned ftpalg: the socket filter (ctfilter.go) lets through
+// only such events, but for what it cannot rule out.
 func (d *Engine) ctEvent(e ctnetlink.Event) bool {
 	info := e.Info
 	if d.isControl(info.Reply.Src.Port()) {

@@ -251,7 +251,7 @@ func (w *worker) packet(p nfq.Packet) {
 	w.packetAt(p, w.clock.Add(start))
 	took := w.verdictAt - start // to the verdict: the logging after it is not the packet's wait
 	w.met.cur.decision.observe(took)
-	if len(w.res.Effects) > 0 && opensData(w.res.Effects) {
+	if opensData(w.res.Effects) {
 		w.met.cur.announce.observe(took)
 	}
 }
