@@ -115,18 +115,7 @@ func benchBackground(b *testing.B, unfiltered bool, window time.Duration, rate i
 	transfer("before the windows")
 	time.Sleep(time.Second) // the session's events are in
 
-	counters := func() (events, ignored float64) {
-		m, body, err := scrapeMetrics(g.GW, metricsAddr)
-		if err != nil {
-			b.Fatalf("scrape: %v", err)
-		}
-		ev, ok1 := m["ftpalg_conntrack_events_total"]
-		ig, ok2 := m["ftpalg_conntrack_events_ignored_total"]
-		if !ok1 || !ok2 {
-			b.Fatalf("no conntrack event counters in the metrics:\n%s", ftpalgLines(body))
-		}
-		return ev, ig
-	}
+	counters := func() (events, ignored float64) { return ctEventCounters(b, g) }
 	tick := clockTick()
 	var idleCPU, trafficCPU time.Duration
 	var idleEvents, trafficEvents, trafficIgnored float64
@@ -245,19 +234,7 @@ func TestEventFilterReload(t *testing.T) {
 	cfg := gatewayConfig()
 	cfg.MetricsListen = metricsAddr
 	d := startDaemon(t, g.GW, cfg)
-	counters := func() (events, ignored float64) {
-		t.Helper()
-		m, body, err := scrapeMetrics(g.GW, metricsAddr)
-		if err != nil {
-			t.Fatalf("scrape: %v", err)
-		}
-		ev, ok1 := m["ftpalg_conntrack_events_total"]
-		ig, ok2 := m["ftpalg_conntrack_events_ignored_total"]
-		if !ok1 || !ok2 {
-			t.Fatalf("no conntrack event counters in the metrics:\n%s", ftpalgLines(body))
-		}
-		return ev, ig
-	}
+	counters := func() (events, ignored float64) { return ctEventCounters(t, g) }
 	dial := func(local netip.Addr) {
 		t.Helper()
 		c, err := g.Client.Dial(local, netip.MustParseAddrPort("203.0.113.1:2121"), 3*time.Second)
@@ -298,4 +275,20 @@ func TestEventFilterReload(t *testing.T) {
 	}
 	noDaemonErrors(t, d)
 	d.StopClean(t)
+}
+
+// ctEventCounters scrapes ftpalg's conntrack event counters (received,
+// and of those ignored) from the gateway's metrics.
+func ctEventCounters(tb testing.TB, g *gwLab) (events, ignored float64) {
+	tb.Helper()
+	m, body, err := scrapeMetrics(g.GW, metricsAddr)
+	if err != nil {
+		tb.Fatalf("scrape: %v", err)
+	}
+	ev, ok1 := m["ftpalg_conntrack_events_total"]
+	ig, ok2 := m["ftpalg_conntrack_events_ignored_total"]
+	if !ok1 || !ok2 {
+		tb.Fatalf("no conntrack event counters in the metrics:\n%s", ftpalgLines(body))
+	}
+	return ev, ig
 }
